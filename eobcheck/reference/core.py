@@ -1,0 +1,862 @@
+"""ICD-10-CM by date of service: the Reference object and its vectorized ``check``.
+
+Every change in the code set happens on a release date, so a date of service only matters
+through the release segment it falls in. ``check`` factorizes the codes, builds a status matrix
+for the distinct codes x segments (bit operations over per-code release bitmasks), computes
+suggestions once per distinct problem cell, and indexes everything back to the rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
+
+from eobcheck.errors import ReferenceDataError
+
+STATUSES: Final = (
+    "valid",
+    "retired",
+    "not_yet_valid",
+    "incomplete",
+    "needs_placeholder",
+    "unknown",
+    "malformed",
+    "icd9",
+)
+VALID, RETIRED, NOT_YET, INCOMPLETE, PLACEHOLDER, UNKNOWN, MALFORMED, ICD9 = range(8)
+NULL: Final = -1
+
+#: The ICD-10-CM implementation date; ICD-9-CM applies before it.
+ICD10_START: Final = date(2015, 10, 1)
+
+DATA_DIR: Final = Path(__file__).resolve().parent / "data"
+TABLES: Final = ("codes", "spans", "releases", "crosswalk", "gems", "icd9")
+
+# Syntax, undotted. ICD-10-CM: letter, digit, letter/digit, up to four more (categories with a
+# letter in second place, such as QA0, are accepted when the category is known).
+_ICD10_SYNTAX = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
+_ICD10_LOOSE = re.compile(r"^[A-Z][0-9A-Z]{2}[0-9A-Z]{0,4}$")
+_ICD9_SYNTAX = re.compile(r"^(?:[0-9]{3}[0-9]{0,2}|V[0-9]{2}[0-9]{0,2}|E[0-9]{3}[0-9]?)$")
+
+_EMPTY: Final[tuple[Any, ...]] = ()
+
+
+class Suggestion(BaseModel):
+    """A replacement code (dotted) with its title."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    title: str | None = None
+
+
+class CodeLookup(BaseModel):
+    """One code checked on one date of service, with a reason a billing clerk can read."""
+
+    code: str
+    input: str
+    status: str
+    title: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    suggestions: list[Suggestion]
+    reason: str
+    date_of_service: date
+    release: str
+    beyond_data: bool = False
+    fix_source: str | None = None
+
+
+def default_user_dir() -> Path:
+    """The user data directory: $EOBCHECK_DATA_DIR, else $XDG_DATA_HOME/eobcheck."""
+    env = os.environ.get("EOBCHECK_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "eobcheck"
+
+
+def dot(code: str) -> str:
+    """Dotted form of an undotted ICD-10-CM code."""
+    return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
+
+
+def dot9(code: str) -> str:
+    """Dotted form of an undotted ICD-9-CM code (E codes take the dot after four characters)."""
+    cut = 4 if code.startswith("E") else 3
+    return code if len(code) <= cut else f"{code[:cut]}.{code[cut:]}"
+
+
+def _to_days(dates: Any) -> npt.NDArray[np.int64]:
+    """Dates (any array-like) as int64 days since the epoch; NaT as the int64 minimum."""
+    values = dates.to_numpy() if isinstance(dates, pd.Series | pd.Index) else np.asarray(dates)
+    if not np.issubdtype(values.dtype, np.datetime64):
+        values = np.asarray(pd.to_datetime(pd.Series(values), errors="coerce").to_numpy())
+    days = values.astype("datetime64[D]").view("int64")
+    return np.asarray(days, dtype=np.int64)
+
+
+def _days(column: Any) -> npt.NDArray[np.int64]:
+    """A date32 Arrow column as int64 days since the epoch."""
+    return np.asarray(pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _index_in(values: npt.NDArray[np.object_], value_set: Any) -> npt.NDArray[np.int64]:
+    """Position of each value in an Arrow array, -1 where absent (hash join in Arrow)."""
+    found = pc.index_in(pa.array(values, type=pa.string()), value_set=value_set)
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _day(d: date) -> int:
+    return (d - date(1970, 1, 1)).days
+
+
+def _date(days: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(days))
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """Per distinct input: classification and positions in the code tables."""
+
+    normalized: npt.NDArray[np.object_]
+    kind: npt.NDArray[
+        np.int8
+    ]  # 0 null, 1 ICD-10 code, 2 ICD-9, 3 placeholder, 4 unknown, 5 malformed
+    pos: npt.NDArray[np.int64]  # ICD-10: row in codes; placeholder: row of the X-filled code
+    icd9_listed: npt.NDArray[np.bool_]
+    key: npt.NDArray[np.object_]
+
+
+class Reference:
+    """The code knowledge: code history, titles, crosswalk, GEMs and the ICD-9-CM list."""
+
+    data_dir: Path
+    user_dir: Path | None
+
+    def __init__(
+        self,
+        tables: dict[str, pa.Table],
+        data_dir: Path = DATA_DIR,
+        user_dir: Path | None = None,
+        user_tables: Sequence[str] = (),
+    ) -> None:
+        self.data_dir = data_dir
+        self.user_dir = user_dir
+        self.user_tables = tuple(user_tables)
+        self.tables = tables
+        self._index()
+        self._cells: dict[tuple[int, str, int], tuple[tuple[Suggestion, ...], str | None]] = {}
+        self._suggestion: dict[str, Suggestion] = {}
+        self._posmap: dict[str, int] | None = None
+        self._succ_map: dict[str, list[tuple[str, int, str]]] | None = None
+        self._pred_map: dict[str, list[tuple[str, int, str]]] | None = None
+        self._gem_map: dict[str, list[str]] | None = None
+
+    # --- loading --------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, user_dir: Path | str | None = None) -> Reference:
+        """Load the bundled tables, each replaced by the user data directory's copy if present."""
+        udir = Path(user_dir).expanduser() if user_dir is not None else default_user_dir()
+        tables: dict[str, pa.Table] = {}
+        used: list[str] = []
+        for name in TABLES:
+            user_path = udir / f"{name}.parquet"
+            path = user_path if user_path.is_file() else DATA_DIR / f"{name}.parquet"
+            if path is user_path:
+                used.append(name)
+            try:
+                tables[name] = pq.ParquetFile(path).read()
+            except (OSError, pa.ArrowException) as exc:
+                raise ReferenceDataError(
+                    f"cannot read reference table {path}: {exc}; reinstall eobcheck or "
+                    "re-import the release (eobcheck reference import DIR)"
+                ) from exc
+        return cls(tables, DATA_DIR, udir if used else None, used)
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        return self.tables[name].to_pandas(
+            types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get
+        )
+
+    @property
+    def codes(self) -> pd.DataFrame:
+        """Every ICD-10-CM code ever billable or a header (undotted), with title and source."""
+        return self._frame("codes")
+
+    @property
+    def spans(self) -> pd.DataFrame:
+        """Billable and header spans: code, kind, start, end (null end = still valid)."""
+        return self._frame("spans")
+
+    @property
+    def releases(self) -> pd.DataFrame:
+        """Every release (effective date where the code set changed) with its billable count."""
+        return self._frame("releases")
+
+    @property
+    def crosswalk(self) -> pd.DataFrame:
+        """Previous -> current code rows with effective date and source."""
+        return self._frame("crosswalk")
+
+    @property
+    def gems(self) -> pd.DataFrame:
+        """ICD-9-CM -> ICD-10-CM General Equivalence Mappings (2015)."""
+        return self._frame("gems")
+
+    @property
+    def icd9(self) -> pd.DataFrame:
+        """The final ICD-9-CM diagnosis code list (v32) with titles."""
+        return self._frame("icd9")
+
+    def _index(self) -> None:
+        """Arrays the vectorized lookups work on (Arrow compute; no Python loop over codes)."""
+        t = self.tables
+        rel = t["releases"].sort_by("effective")
+        self._eff = _days(rel["effective"])
+        self._names = [str(n) for n in rel["name"].to_pylist()]
+        self._counts = [int(n) for n in rel["billable"].to_pylist()]
+        nrel = len(self._eff)
+        codes = t["codes"].sort_by("code")
+        self._code_pa = codes["code"].combine_chunks()
+        self._code_arr = np.asarray(self._code_pa.to_numpy(zero_copy_only=False), dtype=object)
+        self._titles = np.asarray(codes["title"].to_numpy(zero_copy_only=False), dtype=object)
+        sp = t["spans"]
+        found = pc.index_in(sp["code"], value_set=self._code_pa)
+        if found.null_count:
+            raise ReferenceDataError("reference spans name codes missing from the codes table")
+        pos = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+        start = _days(sp["start"])
+        open_end = np.asarray(sp["end"].is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        end_raw = pc.fill_null(pc.cast(sp["end"], pa.int32()), 0)
+        end = np.where(open_end, np.iinfo(np.int64).max, np.asarray(end_raw, dtype=np.int64))
+        first = np.searchsorted(self._eff, start, side="left")
+        # index of the release after the span's last day; open spans run to the end
+        after = np.where(open_end, nrel, np.searchsorted(self._eff, np.where(open_end, 0, end + 1)))
+        one = np.int64(1)
+        mask = (np.left_shift(one, after) - 1) ^ (np.left_shift(one, first) - 1)
+        billable = np.asarray(
+            pc.equal(sp["kind"], "billable").to_numpy(zero_copy_only=False), dtype=bool
+        )
+        self._bill = np.zeros(len(self._code_arr), dtype=np.int64)
+        self._head = np.zeros(len(self._code_arr), dtype=np.int64)
+        np.bitwise_or.at(self._bill, pos[billable], mask[billable])
+        np.bitwise_or.at(self._head, pos[~billable], mask[~billable])
+        # billable spans sorted by (code, start) for valid_from / valid_to
+        bpos, bstart, bend = pos[billable], start[billable], end[billable]
+        order = np.lexsort((bstart, bpos))
+        self._span_key = (bpos[order] << 20) + bstart[order]
+        self._span_start = bstart[order]
+        self._span_end = np.where(open_end[billable][order], np.iinfo(np.int64).min, bend[order])
+        self._categories = pc.unique(pc.utf8_slice_codeunits(self._code_pa, 0, 3))
+        icd9 = t["icd9"].sort_by("code")
+        self._icd9_pa = icd9["code"].combine_chunks()
+        self._icd9_titles = np.asarray(icd9["title"].to_numpy(zero_copy_only=False), dtype=object)
+        # ICD-9-CM categories and subcategories (prefixes that are not codes themselves)
+        prefixes = pa.concat_arrays(
+            [pc.utf8_slice_codeunits(self._icd9_pa, 0, n) for n in (3, 4)]
+        ).unique()
+        self._icd9_prefixes = pc.filter(
+            prefixes, pc.invert(pc.is_in(prefixes, value_set=self._icd9_pa))
+        )
+
+    @property
+    def _succ(self) -> dict[str, list[tuple[str, int, str]]]:
+        if self._succ_map is None:
+            self._build_edges()
+        assert self._succ_map is not None
+        return self._succ_map
+
+    @property
+    def _pred(self) -> dict[str, list[tuple[str, int, str]]]:
+        if self._pred_map is None:
+            self._build_edges()
+        assert self._pred_map is not None
+        return self._pred_map
+
+    def _build_edges(self) -> None:
+        cw = self.tables["crosswalk"]
+        succ: dict[str, list[tuple[str, int, str]]] = {}
+        pred: dict[str, list[tuple[str, int, str]]] = {}
+        eff = _days(cw["effective"]).tolist()
+        for p, c, e, s in zip(
+            cw["previous"].to_pylist(),
+            cw["current"].to_pylist(),
+            eff,
+            cw["source"].to_pylist(),
+            strict=True,
+        ):
+            succ.setdefault(p, []).append((c, e, s))
+            pred.setdefault(c, []).append((p, e, s))
+        self._succ_map, self._pred_map = succ, pred
+
+    @property
+    def _gem(self) -> dict[str, list[str]]:
+        if self._gem_map is None:
+            gem: dict[str, list[str]] = {}
+            g = self.tables["gems"]
+            for i9, i10 in zip(g["icd9"].to_pylist(), g["icd10"].to_pylist(), strict=True):
+                gem.setdefault(i9, []).append(i10)
+            self._gem_map = gem
+        return self._gem_map
+
+    # --- small helpers --------------------------------------------------------------------
+
+    def _seg(self, day: int) -> int:
+        """Release index in force on a day; -1 before the first release."""
+        return int(np.searchsorted(self._eff, day, side="right")) - 1
+
+    def _pos(self, code: str) -> int:
+        if self._posmap is None:
+            self._posmap = {c: i for i, c in enumerate(self._code_arr.tolist())}
+        return self._posmap.get(code, -1)
+
+    def _valid(self, pos: int, seg: int) -> bool:
+        return pos >= 0 and seg >= 0 and bool((int(self._bill[pos]) >> seg) & 1)
+
+    def _sugg(self, code: str) -> Suggestion:
+        found = self._suggestion.get(code)
+        if found is None:
+            pos = self._pos(code)
+            found = Suggestion(code=dot(code), title=self._titles[pos] if pos >= 0 else None)
+            self._suggestion[code] = found
+        return found
+
+    def _undot(self, code: str) -> str:
+        return code.strip().upper().replace(".", "")
+
+    # --- chains ---------------------------------------------------------------------------
+
+    def _forward(self, code: str, seg: int, day: int, depth: int = 0) -> tuple[list[str], set[str]]:
+        """Successors of ``code`` chained through the crosswalk to codes billable in ``seg``."""
+        out: list[str] = []
+        sources: set[str] = set()
+        for cur, eff, source in self._succ.get(code, ()):
+            if eff > day:
+                continue
+            pos = self._pos(cur)
+            if self._valid(pos, seg):
+                out.append(cur)
+                sources.add(source)
+            elif depth < 8:
+                more, src = self._forward(cur, seg, day, depth + 1)
+                out += more
+                sources |= src if more else set()
+        return out, sources
+
+    def _backward(
+        self, code: str, seg: int, day: int, depth: int = 0
+    ) -> tuple[list[str], set[str]]:
+        """Predecessors of ``code`` chained back to codes billable in ``seg``."""
+        out: list[str] = []
+        sources: set[str] = set()
+        for prev, eff, source in self._pred.get(code, ()):
+            if eff <= day:
+                continue
+            pos = self._pos(prev)
+            if self._valid(pos, seg):
+                out.append(prev)
+                sources.add(source)
+            elif depth < 8:
+                more, src = self._backward(prev, seg, day, depth + 1)
+                out += more
+                sources |= src if more else set()
+        return out, sources
+
+    def _children(self, code: str, seg: int) -> list[str]:
+        lo = int(np.searchsorted(self._code_arr, code, side="right"))
+        hi = int(np.searchsorted(self._code_arr, code + "\x7f", side="left"))
+        if seg < 0:
+            return []
+        bits = (self._bill[lo:hi] >> seg) & 1
+        return [str(c) for c in self._code_arr[lo:hi][bits.astype(bool)]]
+
+    @staticmethod
+    def _source(sources: set[str]) -> str | None:
+        if not sources:
+            return None
+        return "cms-conversion-table" if "cms-conversion-table" in sources else sorted(sources)[0]
+
+    def _cell(
+        self, status: int, key: str, pos: int, seg: int, day: int
+    ) -> tuple[tuple[Suggestion, ...], str | None]:
+        """Suggestions and their source for one distinct problem (code, release segment)."""
+        cache_key = (status, key, seg)
+        hit = self._cells.get(cache_key)
+        if hit is not None:
+            return hit
+        codes: list[str] = []
+        source: str | None = None
+        if status == RETIRED:
+            codes, srcs = self._forward(key, seg, day)
+            source = self._source(srcs)
+            if not codes:
+                codes, source = self._children(key, seg), "children"
+        elif status == NOT_YET and seg >= 0:
+            codes, srcs = self._backward(key, seg, day)
+            source = self._source(srcs)
+        elif status == INCOMPLETE and pos >= 0:
+            codes, source = self._children(key, seg), "children"
+        elif status == PLACEHOLDER:
+            codes, source = [str(self._code_arr[pos])], "placeholder"
+        elif status == ICD9 and seg >= 0:
+            for target in self._gem.get(key, ()):
+                tpos = self._pos(target)
+                if self._valid(tpos, seg):
+                    codes.append(target)
+                else:
+                    codes += self._forward(target, seg, day)[0] or self._children(target, seg)
+            source = "gem"
+        seen: dict[str, None] = dict.fromkeys(codes)
+        result = (tuple(self._sugg(c) for c in seen), source if seen else None)
+        self._cells[cache_key] = result
+        return result
+
+    # --- parsing --------------------------------------------------------------------------
+
+    def _parse(self, uniques: npt.NDArray[np.object_]) -> _Parsed:
+        """Classify distinct raw inputs (vectorized over the distinct values)."""
+        n = len(uniques)
+        text = pd.Series(uniques, dtype="object").astype("string").str.strip().str.upper()
+        null = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+        text_o = text.fillna("").to_numpy(dtype=object)
+        dotpos = text.str.find(".").fillna(-1).to_numpy(dtype=np.int64)
+        ndots = text.str.count(r"\.").fillna(0).to_numpy(dtype=np.int64)
+        key_s = text.str.replace(".", "", regex=False).fillna("")
+        key = key_s.to_numpy(dtype=object)
+        klen = key_s.str.len().to_numpy(dtype=np.int64)
+        strict10 = key_s.str.match(_ICD10_SYNTAX.pattern).to_numpy(dtype=bool)
+        loose10 = key_s.str.match(_ICD10_LOOSE.pattern).to_numpy(dtype=bool)
+        cat_known = _index_in(key_s.str.slice(0, 3).to_numpy(dtype=object), self._categories) >= 0
+        dot_ok10 = (ndots == 0) | ((ndots == 1) & (dotpos == 3) & (klen > 3))
+        shape10 = (strict10 | (loose10 & cat_known)) & dot_ok10 & ~null
+        is_e = key_s.str.startswith("E").to_numpy(dtype=bool)
+        dot_ok9 = (ndots == 0) | ((ndots == 1) & (dotpos == np.where(is_e, 4, 3)) & (klen > dotpos))
+        shape9 = key_s.str.match(_ICD9_SYNTAX.pattern).to_numpy(dtype=bool) & dot_ok9 & ~null
+        pos = _index_in(key, self._code_pa)
+        pos = np.where(shape10, pos, -1)
+        known10 = pos >= 0
+        pos9 = _index_in(key, self._icd9_pa)
+        listed9 = shape9 & (pos9 >= 0)
+        prefix9 = shape9 & (_index_in(key, self._icd9_prefixes) >= 0)
+        is9 = ~known10 & (listed9 | prefix9)
+        kind = np.full(n, 5, dtype=np.int8)
+        kind[shape10] = 4
+        kind[is9] = 2
+        kind[known10] = 1
+        kind[null] = 0
+        # Missing placeholder X: try every way of inserting X's (after the category, before the
+        # last character) that reaches seven characters; only over the distinct unknown codes.
+        for i in np.flatnonzero(kind == 4):
+            k = str(key[i])
+            if not 4 <= len(k) <= 6:
+                continue
+            found = self._placeholder(k)
+            if found >= 0:
+                kind[i] = 3
+                pos[i] = found
+        normalized = np.empty(n, dtype=object)
+        for i in range(n):
+            kd = kind[i]
+            if kd == 0:
+                normalized[i] = None
+            elif kd in (1, 3, 4):
+                normalized[i] = dot(str(key[i]))
+            elif kd == 2:
+                normalized[i] = dot9(str(key[i]))
+            else:
+                normalized[i] = text_o[i]
+        return _Parsed(normalized, kind, pos, listed9, key)
+
+    def _placeholder(self, key: str) -> int:
+        """Row of the billable code that ``key`` becomes with placeholder X's inserted, or -1."""
+        missing = 7 - len(key)
+        body, last = key[:-1], key[-1]
+        cands: set[str] = set()
+
+        def insert(s: str, left: int, start: int) -> None:
+            if left == 0:
+                cands.add(s + last)
+                return
+            for p in range(max(start, 3), len(s) + 1):
+                insert(s[:p] + "X" + s[p:], left - 1, p + 1)
+
+        insert(body, missing, 3)
+        found = [self._pos(c) for c in sorted(cands)]
+        hits = [p for p in found if p >= 0 and self._bill[p] != 0]
+        return hits[0] if len(hits) == 1 else (hits[0] if hits else -1)
+
+    # --- the vectorized check ---------------------------------------------------------------
+
+    def check(self, codes: Any, dates: Any) -> pd.DataFrame:
+        """Status, title, validity span and suggestions of each (code, date of service) pair."""
+        index = codes.index if isinstance(codes, pd.Series) else pd.RangeIndex(len(codes))
+        raw = (
+            codes.to_numpy(dtype=object, na_value=None)
+            if isinstance(codes, pd.Series)
+            else np.asarray(codes, dtype=object)
+        )
+        days = _to_days(dates)
+        if len(days) != len(raw):
+            raise ValueError(f"codes ({len(raw)}) and dates ({len(days)}) differ in length")
+        uidx, uniques = pd.factorize(raw, use_na_sentinel=True)
+        nu = len(uniques)
+        uidx = np.where(uidx < 0, nu, uidx)  # nulls -> an extra "null" row
+        parsed = self._parse(np.append(np.asarray(uniques, dtype=object), None))
+        nat = days == np.iinfo(np.int64).min
+        seg = np.searchsorted(self._eff, days, side="right").astype(np.int64)  # 0 = before ICD-10
+        nseg = len(self._eff) + 1
+
+        status = self._status_matrix(parsed)  # (nu + 1, nseg)
+        cell = uidx.astype(np.int64) * nseg + seg
+        st = status.reshape(-1)[cell]
+        st = np.where(nat, NULL, st).astype(np.int8)
+
+        # validity span per cell (only valid ICD-10 cells)
+        vf, vt = self._span_matrix(parsed, status)
+        valid_from = np.where(nat, np.iinfo(np.int64).min, vf.reshape(-1)[cell])
+        valid_to = np.where(nat, np.iinfo(np.int64).min, vt.reshape(-1)[cell])
+
+        # suggestions once per distinct problem cell that actually occurs
+        problem = (st >= RETIRED) & (st != UNKNOWN) & (st != MALFORMED)
+        used = np.zeros(status.size, dtype=bool)
+        used[cell[problem]] = True
+        # one extra cell at the end: no suggestions, no source (non-problem rows point to it)
+        sugg = np.empty(status.size + 1, dtype=object)
+        sugg.fill(_EMPTY)
+        fsrc = np.full(status.size + 1, None, dtype=object)
+        flat = status.reshape(-1)
+        for c in np.flatnonzero(used):
+            u, s = divmod(int(c), nseg)
+            day = int(self._eff[s - 1]) if s > 0 else _day(ICD10_START) - 1
+            pos_u = int(parsed.pos[u])
+            key = str(self._code_arr[pos_u]) if parsed.kind[u] == 3 else str(parsed.key[u])
+            sugg[c], fsrc[c] = self._cell(int(flat[c]), key, pos_u, s - 1, day)
+        pick = np.where(problem, cell, status.size)
+        suggestions = sugg[pick]
+        fix_source = fsrc[pick]
+
+        titles = self._unique_titles(parsed)
+        newest_end = _day(_fy_end(_date(int(self._eff[-1]))))
+        beyond = (days > newest_end) & ~nat
+
+        normalized = _strings(parsed.normalized, uidx)
+        out = pd.DataFrame(
+            {
+                "normalized": normalized,
+                "status": pd.Categorical.from_codes(st, categories=list(STATUSES)),
+                "title": _strings(titles, uidx),
+                "valid_from": valid_from.astype("datetime64[D]").astype("datetime64[ns]"),
+                "valid_to": valid_to.astype("datetime64[D]").astype("datetime64[ns]"),
+                "suggestions": suggestions,
+                "fix_source": pd.array(fix_source, dtype=pd.StringDtype("pyarrow")),
+                "beyond_data": beyond,
+            },
+            index=index,
+        )
+        return out
+
+    def _status_matrix(self, p: _Parsed) -> npt.NDArray[np.int8]:
+        """Status of every distinct input x segment (segment 0 = before ICD-10-CM)."""
+        nu = len(p.kind)
+        nrel = len(self._eff)
+        segs = np.arange(nrel + 1, dtype=np.int64) - 1  # -1 = pre-ICD-10
+        out = np.full((nu, nrel + 1), MALFORMED, dtype=np.int8)
+        pos = np.where(p.pos >= 0, p.pos, 0)
+        bill = np.where(p.pos >= 0, self._bill[pos], 0)[:, None]
+        head = np.where(p.pos >= 0, self._head[pos], 0)[:, None]
+        s = np.maximum(segs, 0)[None, :]
+        here = (bill >> s) & 1
+        below_mask = (np.int64(1) << s) - 1
+        earlier = (bill & below_mask) != 0
+        later = (bill >> s >> 1) != 0
+        head_here = ((head >> s) & 1) != 0
+        head_later = (head >> s >> 1) != 0
+        code_status = np.select(
+            [here.astype(bool), earlier, head_here, later, head_later],
+            [VALID, RETIRED, INCOMPLETE, NOT_YET, NOT_YET],
+            RETIRED,
+        ).astype(np.int8)
+        code_status[:, 0] = NOT_YET  # every ICD-10-CM code before 2015-10-01
+        kind = p.kind[:, None]
+        out = np.where(kind == 1, code_status, out)
+        ph = np.where(code_status == VALID, PLACEHOLDER, code_status)
+        out = np.where(kind == 3, ph, out)
+        icd9 = np.full((nu, nrel + 1), ICD9, dtype=np.int8)
+        icd9[:, 0] = np.where(p.icd9_listed, VALID, INCOMPLETE)
+        out = np.where(kind == 2, icd9, out)
+        out = np.where(kind == 4, UNKNOWN, out)
+        out = np.where(kind == 0, NULL, out)
+        return out.astype(np.int8)
+
+    def _span_matrix(
+        self, p: _Parsed, status: npt.NDArray[np.int8]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """valid_from / valid_to (days; int64 min = none) per distinct input x segment."""
+        nat = np.iinfo(np.int64).min
+        nu, ns = status.shape
+        vf = np.full((nu, ns), nat, dtype=np.int64)
+        vt = np.full((nu, ns), nat, dtype=np.int64)
+        rows, cols = np.nonzero((status == VALID) & (p.kind[:, None] == 1))
+        if len(rows):
+            q = (p.pos[rows] << 20) + self._eff[cols - 1]
+            i = np.searchsorted(self._span_key, q, side="right") - 1
+            vf[rows, cols] = self._span_start[i]
+            vt[rows, cols] = self._span_end[i]
+        icd9_valid = (p.kind == 2) & p.icd9_listed
+        vt[icd9_valid, 0] = _day(ICD10_START) - 1
+        return vf, vt
+
+    def _unique_titles(self, p: _Parsed) -> npt.NDArray[np.object_]:
+        titles = np.full(len(p.kind), None, dtype=object)
+        k1 = p.kind == 1
+        titles[k1] = self._titles[p.pos[k1]]
+        k2 = np.flatnonzero((p.kind == 2) & p.icd9_listed)
+        if len(k2):
+            titles[k2] = self._icd9_titles[_index_in(p.key[k2], self._icd9_pa)]
+        return titles
+
+    # --- conveniences -----------------------------------------------------------------------
+
+    def normalize(self, codes: Any) -> pd.Series:
+        """Dotted upper-case form of each code (malformed: stripped upper-case text)."""
+        series = codes if isinstance(codes, pd.Series) else pd.Series(list(codes), dtype="object")
+        raw = series.to_numpy(dtype=object, na_value=None)
+        uidx, uniques = pd.factorize(raw)
+        parsed = self._parse(np.append(np.asarray(uniques, dtype=object), None))
+        take = np.where(uidx < 0, len(uniques), uidx)
+        return pd.Series(_strings(parsed.normalized, take), index=series.index, name=series.name)
+
+    def title(self, codes: Any) -> pd.Series:
+        """Title of each code (ICD-10-CM, retired ones too, or ICD-9-CM) where known."""
+        series = codes if isinstance(codes, pd.Series) else pd.Series(list(codes), dtype="object")
+        raw = series.to_numpy(dtype=object, na_value=None)
+        uidx, uniques = pd.factorize(raw)
+        parsed = self._parse(np.append(np.asarray(uniques, dtype=object), None))
+        take = np.where(uidx < 0, len(uniques), uidx)
+        return pd.Series(
+            _strings(self._unique_titles(parsed), take), index=series.index, name=series.name
+        )
+
+    def children(self, code: str, on: date | str) -> list[Suggestion]:
+        """Billable descendants of ``code`` on the date."""
+        seg = self._seg(_day(_as_date(on)))
+        return [self._sugg(c) for c in self._children(self._undot(code), seg)]
+
+    def successors(self, code: str, on: date | str) -> list[Suggestion]:
+        """Successors of ``code`` chained through the crosswalk to codes valid on the date."""
+        day = _day(_as_date(on))
+        found, _ = self._forward(self._undot(code), self._seg(day), day)
+        return [self._sugg(c) for c in dict.fromkeys(found)]
+
+    def predecessors(self, code: str, on: date | str) -> list[Suggestion]:
+        """Predecessors of ``code`` chained back to codes valid on the date."""
+        day = _day(_as_date(on))
+        found, _ = self._backward(self._undot(code), self._seg(day), day)
+        return [self._sugg(c) for c in dict.fromkeys(found)]
+
+    def release_name(self, on: date | str) -> str:
+        """Name of the release in force on a date ("FY2023"); the ICD-9-CM era before FY2016."""
+        seg = self._seg(_day(_as_date(on)))
+        return self._names[seg] if seg >= 0 else "ICD-9-CM (before FY2016)"
+
+    def info(self) -> dict[str, Any]:
+        """Coverage and sources, for reports and ``eobcheck reference info``."""
+        import json
+
+        releases = [
+            {"name": n, "effective": _date(int(e)).isoformat(), "billable": b}
+            for n, e, b in zip(self._names, self._eff, self._counts, strict=True)
+        ]
+        manifest_path = self.data_dir / "manifest.json"
+        sources: list[Any] = []
+        if manifest_path.is_file():
+            sources = json.loads(manifest_path.read_text())["sources"]
+        if self.user_dir is not None and (self.user_dir / "manifest.json").is_file():
+            sources = sources + json.loads((self.user_dir / "manifest.json").read_text()).get(
+                "sources", []
+            )
+        newest = _date(int(self._eff[-1]))
+        return {
+            "releases": releases,
+            "newest": self._names[-1],
+            "coverage": {"from": _iso(_date(int(self._eff[0]))), "to": _fy_end(newest).isoformat()},
+            "sources": sources,
+            "user_data": str(self.user_dir) if self.user_dir is not None else None,
+        }
+
+    def lookup(self, code: str, on: date | str) -> CodeLookup:
+        """Check one code on one date of service and explain the result in one sentence."""
+        day = _as_date(on)
+        res = self.check(pd.Series([code], dtype="object"), pd.Series([pd.Timestamp(day)]))
+        row = res.iloc[0]
+        normalized = row["normalized"] if not pd.isna(row["normalized"]) else ""
+        status = str(row["status"]) if not pd.isna(row["status"]) else "malformed"
+        suggestions = list(row["suggestions"])
+        beyond = bool(row["beyond_data"])
+        title = None if pd.isna(row["title"]) else str(row["title"])
+        vf = None if pd.isna(row["valid_from"]) else row["valid_from"].date()
+        vt = None if pd.isna(row["valid_to"]) else row["valid_to"].date()
+        release = self.release_name(day)
+        reason = self._reason(str(normalized), code, status, day, suggestions, release, beyond)
+        return CodeLookup(
+            code=str(normalized),
+            input=code,
+            status=status,
+            title=title,
+            valid_from=vf,
+            valid_to=vt,
+            suggestions=suggestions,
+            reason=reason,
+            date_of_service=day,
+            release=release + (" (newest release; date beyond the data)" if beyond else ""),
+            beyond_data=beyond,
+            fix_source=None if pd.isna(row["fix_source"]) else str(row["fix_source"]),
+        )
+
+    def _reason(
+        self,
+        code: str,
+        raw: str,
+        status: str,
+        day: date,
+        sugg: list[Suggestion],
+        release: str,
+        beyond: bool,
+    ) -> str:
+        """One sentence a billing clerk understands."""
+        listing = ", ".join(f"{s.code} ({s.title})" if s.title else s.code for s in sugg)
+        use = (f"; use {listing}" if len(sugg) == 1 else f"; use one of {listing}") if sugg else ""
+        key = code.replace(".", "")
+        pos = self._pos(key)
+        bits = int(self._bill[pos]) if pos >= 0 else 0
+        seg = self._seg(_day(day))
+        if status == "valid":
+            if seg < 0:
+                text = f"{code} is a valid ICD-9-CM code for {day.isoformat()} (before ICD-10-CM)"
+            else:
+                text = f"{code} is billable on {day.isoformat()} ({release})"
+        elif status == "retired":
+            last = (
+                max(i for i in range(len(self._eff)) if (bits >> i) & 1 and i <= seg)
+                if bits
+                else -1
+            )
+            gone = next((i for i in range(last + 1, len(self._eff)) if not (bits >> i) & 1), None)
+            when = (
+                _date(int(self._eff[gone])).isoformat()
+                if gone is not None
+                else "an earlier release"
+            )
+            text = f"{code} was retired on {when}" + use
+        elif status == "not_yet_valid":
+            if seg < 0:
+                text = (
+                    f"{code} is an ICD-10-CM code, which applies only to dates of service from "
+                    f"{ICD10_START.isoformat()}; {day.isoformat()} needs ICD-9-CM"
+                )
+            else:
+                first = next((i for i in range(seg + 1, len(self._eff)) if (bits >> i) & 1), None)
+                when = (
+                    _date(int(self._eff[first])).isoformat()
+                    if first is not None
+                    else "a later release"
+                )
+                text = (
+                    f"{code} takes effect on {when}, after the date of service {day.isoformat()}"
+                    + use
+                )
+        elif status == "incomplete":
+            if seg < 0:
+                text = (
+                    f"{code} is an ICD-9-CM category, not a complete code; add the missing digits"
+                )
+            else:
+                text = (
+                    f"{code} is a header, not a billable code, on {day.isoformat()}; add characters"
+                    + (f": {listing}" if sugg else "")
+                )
+        elif status == "needs_placeholder":
+            text = f"{code} lacks the placeholder X" + use
+        elif status == "unknown":
+            span = f"{self._names[0]} to {self._names[-1]}"
+            text = f"{code} is not an ICD-10-CM code in any release from {span}"
+        elif status == "icd9":
+            text = (
+                f"{code} is an ICD-9-CM code, not valid for dates of service from "
+                f"{ICD10_START.isoformat()}"
+            ) + use
+        else:
+            text = (
+                f"'{raw.strip()}' is not an ICD-10-CM code: expected a letter, a digit, a letter "
+                "or digit, then up to four more, with an optional dot after the third"
+            )
+        if beyond:
+            text += f" (checked against {self._names[-1]}, the newest release in the data)"
+        return text + "."
+
+
+def _strings(values: npt.NDArray[np.object_], take: npt.NDArray[np.int64]) -> Any:
+    """A pandas string array of ``values[take]`` built with one Arrow take (no Python loop)."""
+    arr = pa.array(values, type=pa.string()).take(pa.array(take))
+    return pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.string()))
+
+
+def _as_date(value: date | str | datetime | pd.Timestamp) -> date:
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _iso(value: Any) -> str:
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _fy_end(effective: date) -> date:
+    """Last day of the fiscal year a release belongs to (September 30)."""
+    year = effective.year + 1 if effective.month >= 10 else effective.year
+    return date(year, 9, 30)
+
+
+_REFERENCE: Reference | None = None
+
+
+def get_reference() -> Reference:
+    """The process-wide Reference (bundled tables plus the user data directory), loaded once."""
+    global _REFERENCE
+    if _REFERENCE is None:
+        _REFERENCE = Reference.load()
+    return _REFERENCE
+
+
+def reset_reference() -> None:
+    """Forget the cached Reference (after an import, or when $EOBCHECK_DATA_DIR changes)."""
+    global _REFERENCE
+    _REFERENCE = None
+
+
+def lookup(code: str, on: date | str) -> CodeLookup:
+    """Check one code on one date of service with the process-wide Reference."""
+    return get_reference().lookup(code, on)
+
+
+def suggestions_text(items: Iterable[Suggestion]) -> str:
+    """Suggestions as "M54.50 (Low back pain, unspecified), ..." for messages."""
+    return ", ".join(f"{s.code} ({s.title})" if s.title else s.code for s in items)
