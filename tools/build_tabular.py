@@ -146,7 +146,8 @@ def parse_patterns(text: str) -> list[dict[str, Any]]:
             qtail = _QUAL_TAIL.match(qualifier)
             if qpos is not None:
                 pos = _ORDINAL[qpos.group(1)]
-                chars = "".join(re.findall(r"[0-9A-Z]", qpos.group(2)))
+                # Alternatives for one position, "|"-separated ("B|C").
+                chars = "|".join(re.findall(r"[0-9A-Z]", qpos.group(2)))
             elif qtail is not None:
                 pos = 3
                 chars = qtail.group(1)
@@ -167,7 +168,8 @@ def parse_patterns(text: str) -> list[dict[str, Any]]:
                     "lo": lo,
                     "hi": hi,
                     "qualifier": qualifier or None,
-                    # pos/chars: a parsed qualifier; "tail" = chars right after the category.
+                    # A parsed qualifier: the code's characters from qual_pos (0-based, no dot)
+                    # must start with one of the "|"-separated qual_chars.
                     "qual_pos": pos,
                     "qual_chars": chars or None,
                 }
