@@ -1,0 +1,204 @@
+"""CSV / TSV / delimited text exports -> canonical frame.
+
+The file is read once into memory. The encoding is UTF-8 (BOM or not) or, failing that,
+cp1252. The delimiter and the header row (title rows above it are common) are found together:
+for each candidate delimiter the first lines are parsed and the row that names the most
+canonical fields wins. The data itself is parsed by pyarrow.csv with every column as a string;
+a file pyarrow cannot parse as a rectangle (ragged rows, quoted newlines, whitespace-only lines)
+is parsed again with the standard csv module, so no row is lost.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from eobcheck.errors import InputError
+from eobcheck.readers.base import ReadResult
+from eobcheck.readers.build import RawTable, build
+from eobcheck.readers.columns import ColumnMap, missing_columns_error
+
+DELIMITERS = (",", ";", "\t", "|")
+#: how many lines at the top may hold titles before the header
+HEADER_SCAN_LINES = 30
+_HEAD_BYTES = 256 * 1024
+#: pyarrow parses blocks in parallel; larger blocks mean fewer chunks to combine later
+_BLOCK_SIZE = 8 << 20
+
+
+def decode(data: bytes) -> tuple[bytes, str]:
+    """Return (UTF-8 bytes without BOM, encoding name): UTF-8 if it decodes, else cp1252."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        encoding = "utf-8-sig"
+    else:
+        encoding = "utf-8"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        # cp1252 leaves 5 bytes undefined: they become U+FFFD instead of failing the file
+        text = data.decode("cp1252", errors="replace")
+        return text.encode("utf-8"), "cp1252"
+    return data, encoding
+
+
+def _head_rows(head: str, delimiter: str) -> list[tuple[int, int, list[str]]]:
+    """Parse the head: (first physical line, last physical line, fields) per record."""
+    rows = []
+    reader = _csv.reader(io.StringIO(head), delimiter=delimiter)
+    last = 0
+    try:
+        for fields in reader:
+            rows.append((last + 1, reader.line_num, fields))
+            last = reader.line_num
+            if len(rows) >= HEADER_SCAN_LINES:
+                break
+    except _csv.Error:
+        pass
+    return rows
+
+
+def find_header(
+    data: bytes, columns: Mapping[str, str | Sequence[str]] | None
+) -> tuple[str, int, list[str], ColumnMap]:
+    """Return (delimiter, header's physical line number, header fields, column map)."""
+    head_bytes = data[:_HEAD_BYTES]
+    if len(data) > _HEAD_BYTES and b"\n" in head_bytes:
+        head_bytes = head_bytes[: head_bytes.rindex(b"\n") + 1]
+    head = head_bytes.decode("utf-8", errors="replace")
+    best: tuple[int, int, int, str, int, list[str]] | None = None
+    for order, delimiter in enumerate(DELIMITERS):
+        for _first, line, fields in _head_rows(head, delimiter):
+            if len(fields) < 2:
+                continue
+            cmap = ColumnMap.from_headers(fields, columns)
+            score = cmap.score() + (10 * (4 - len(cmap.missing())) if columns else 0)
+            key = (score, len(fields), -order, delimiter, line, fields)
+            if best is None or key[:3] > best[:3]:
+                best = key
+    if best is None or best[0] == 0:
+        first = next((f for _a, _b, f in _head_rows(head, ",") if any(x.strip() for x in f)), [])
+        return ",", 0, first, ColumnMap.from_headers(first, columns)
+    _, _, _, delimiter, line, fields = best
+    return delimiter, line, fields, ColumnMap.from_headers(fields, columns)
+
+
+def _line_numbers(data: bytes, after: int) -> np.ndarray:
+    """Return the 1-based numbers of the non-empty physical lines after line ``after``."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(buf)]))
+    length = ends - starts
+    cr_only = np.zeros(len(starts), dtype=bool)
+    one = length == 1
+    cr_only[one] = buf[starts[one]] == 13
+    nonempty = (length > 0) & ~cr_only
+    nonempty[:after] = False
+    return np.flatnonzero(nonempty) + 1
+
+
+def _read_arrow(data: bytes, delimiter: str, header_line: int, width: int) -> RawTable | None:
+    """Parse the data rows with pyarrow; None when the file is not a clean rectangle."""
+    bad = []
+
+    def invalid(row: object) -> str:
+        bad.append(row)
+        return "skip"
+
+    names = [f"f{i}" for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(
+                skip_rows=header_line, column_names=names, block_size=_BLOCK_SIZE
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if bad:
+        return None
+    lines = _line_numbers(data, header_line)
+    if len(lines) != table.num_rows:
+        return None  # quoted line breaks: physical lines and records differ
+    cols = [pd.Series(pd.arrays.ArrowStringArray(table.column(i))) for i in range(width)]
+    return RawTable([], cols, lines.astype(np.int64))
+
+
+def _read_python(data: bytes, delimiter: str, header_line: int, width: int) -> RawTable:
+    """Parse the data rows with the csv module: ragged rows padded, line numbers exact."""
+    text = data.decode("utf-8")
+    reader = _csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    last = 0
+    for fields in reader:
+        first, last = last + 1, reader.line_num
+        if first <= header_line or not fields:
+            continue
+        if len(fields) < width:
+            fields = fields + [""] * (width - len(fields))
+        elif len(fields) > width:
+            extra = [x for x in fields[width:] if x.strip()]
+            # extra cells past the last header are kept in the last column, not dropped
+            fields = [*fields[: width - 1], delimiter.join([fields[width - 1], *extra])]
+        rows.append(fields)
+        numbers.append(first)
+    cols = []
+    for i in range(width):
+        col = pd.Series([r[i] for r in rows], dtype="string")
+        cols.append(col.mask(col == ""))
+    return RawTable([], cols, np.asarray(numbers, dtype=np.int64))
+
+
+def read_csv(
+    path: Path,
+    *,
+    columns: Mapping[str, str | Sequence[str]] | None = None,
+    line_id_start: int = 0,
+    source_name: str | None = None,
+) -> ReadResult:
+    """Read a delimited text export into the canonical frame."""
+    name = source_name if source_name is not None else str(path)
+    try:
+        raw_bytes = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", path=name) from exc
+    data, encoding = decode(raw_bytes)
+    del raw_bytes
+    delimiter, header_line, header, cmap = find_header(data, columns)
+    if cmap.missing():
+        raise missing_columns_error(cmap, path=name, sheet=None, columns=columns)
+    width = len(header)
+    raw = _read_arrow(data, delimiter, header_line, width)
+    notes = [f"encoding {encoding}, delimiter {delimiter!r}, header on line {header_line}"]
+    if raw is None:
+        raw = _read_python(data, delimiter, header_line, width)
+        notes.append("irregular rows: parsed row by row")
+    raw.headers = cmap.headers
+    built = build(raw, source_file=name, source_sheet=None, cmap=cmap, line_id_start=line_id_start)
+    if cmap.ignored:
+        notes.append("columns not used (duplicates): " + ", ".join(cmap.ignored))
+    return ReadResult(
+        frame=built.frame,
+        path=Path(path),
+        format="csv",
+        sheets=[],
+        rows_read=built.rows_read,
+        column_map=cmap.as_dict(),
+        notes=notes,
+    )

@@ -1,0 +1,256 @@
+"""Vectorized value parsing: dates, amounts, adjustment and remark codes, modifiers, sex.
+
+Every parser takes a pandas Series of strings (any string dtype, nulls allowed) and returns a
+Series of the canonical dtype with the same index. Exports repeat the same few values over and
+over (dates, amounts, codes), so each parser factorizes its input, parses the distinct values
+once and maps them back: per-value Python is then bounded by the number of distinct values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+STRING: Final = pd.StringDtype("pyarrow")
+
+#: Excel's day zero for serial dates (the 1900 leap-year bug makes 1899-12-30 right for
+#: every serial from 61 = 1900-03-01 on, which covers every date a claim can carry).
+EXCEL_EPOCH: Final = pd.Timestamp("1899-12-30")
+#: serials outside this range are not dates of service or birth (1900-03-01 .. 2099-12-31)
+EXCEL_SERIAL_RANGE: Final = (61, 73415)
+
+_TIME_SUFFIX = (
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?(?:\s*[AaPp][Mm])?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+#: (pattern of the whole text, strptime format), tried in order on values not yet parsed
+DATE_FORMATS: Final[tuple[tuple[str, str], ...]] = (
+    (r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
+    (r"\d{1,2}/\d{1,2}/\d{4}", "%m/%d/%Y"),
+    (r"\d{1,2}/\d{1,2}/\d{2}", "%m/%d/%y"),
+    (r"\d{8}", "%Y%m%d"),
+    (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+    (r"\d{1,2}-\d{1,2}-\d{4}", "%m-%d-%Y"),
+    (r"\d{1,2}-\d{1,2}-\d{2}", "%m-%d-%y"),
+    (r"\d{1,2}-[A-Za-z]{3}-\d{4}", "%d-%b-%Y"),
+    (r"\d{1,2}-[A-Za-z]{3}-\d{2}", "%d-%b-%y"),
+    (r"[A-Za-z]{3} \d{1,2} \d{4}", "%b %d %Y"),
+)
+
+
+def arrow_array(values: pd.Series) -> pa.Array:
+    """Return the values as one contiguous arrow string array (chunks combined)."""
+    arr = pa.array(values.astype(STRING))
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def dictionary(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Return (code per value, -1 for null; the distinct values as an arrow array)."""
+    # one dictionary for the whole column: encoding chunk by chunk and unifying is far slower
+    encoded = pc.dictionary_encode(arrow_array(values))
+    return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64), encoded.dictionary
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Return (code per value, -1 for null; distinct values as an object Series)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        # arrow's hash kernel is several times faster than pandas' factorize on strings
+        codes, uniques = dictionary(values)
+        return codes, pd.Series(uniques.to_pylist(), dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+
+
+def _by_unique(values: pd.Series, parse: Callable[[pd.Series], Any], dtype: Any) -> pd.Series:
+    """Apply ``parse`` to the distinct non-null values and broadcast the result back."""
+    codes, uniques = _codes(values)
+    parsed = pd.Series(parse(uniques), dtype=dtype)
+    if len(parsed) == 0:
+        return pd.Series(pd.array([None] * len(values), dtype=dtype), index=values.index)
+    taken = parsed.array.take(codes, allow_fill=True)
+    return pd.Series(taken, index=values.index)
+
+
+def blank_to_na(values: pd.Series) -> pd.Series:
+    """Return the values stripped, as canonical strings, with empty text as null."""
+    s = values.astype(STRING).str.strip()
+    return s.mask(s == "")
+
+
+def _parse_date_texts(texts: pd.Series, past_only: bool) -> pd.Series:
+    t = texts.astype(str).str.strip().str.replace(f"{_TIME_SUFFIX}$", "", regex=True)
+    t = t.str.replace(r"^([A-Za-z]{3}) (\d{1,2}), ", r"\1 \2 ", regex=True)
+    out = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns]")
+    for pattern, fmt in DATE_FORMATS:
+        todo = out.isna() & t.str.fullmatch(pattern)
+        if todo.any():
+            parsed = pd.to_datetime(t[todo], format=fmt, errors="coerce")
+            out[todo] = parsed.astype("datetime64[ns]")
+    serial = out.isna() & t.str.fullmatch(r"\d{1,6}(?:\.\d+)?")
+    if serial.any():
+        n = pd.to_numeric(t[serial], errors="coerce")
+        lo, hi = EXCEL_SERIAL_RANGE
+        n = n.where((n >= lo) & (n <= hi))
+        out[serial] = EXCEL_EPOCH + pd.to_timedelta(np.floor(n), unit="D")
+    if past_only:
+        # a two-digit year read as 20xx for a birth date in the future means 19xx
+        future = out > pd.Timestamp(date.today())
+        out[future] = out[future] - pd.DateOffset(years=100)
+    return out
+
+
+def parse_dates(values: pd.Series, *, past_only: bool = False) -> pd.Series:
+    """Parse ISO, M/D/YYYY, M/D/YY, YYYYMMDD and Excel serial dates; unreadable -> NaT."""
+    return _by_unique(
+        values, lambda u: _parse_date_texts(u, past_only).to_numpy(), "datetime64[ns]"
+    )
+
+
+def _parse_amount_texts(texts: pd.Series) -> pd.Series:
+    t = texts.astype(str).str.strip().str.upper()
+    negative = t.str.fullmatch(r"\(.*\)") | t.str.endswith("-") | t.str.endswith("CR")
+    t = t.str.replace(r"[\s$,()]|CR$|-$", "", regex=True)
+    n = pd.to_numeric(t, errors="coerce")
+    return n.where(~negative, -n.abs())
+
+
+def parse_amounts(values: pd.Series) -> pd.Series:
+    """Parse "$1,234.50", "(12.00)", "12.00-", "-5"; blank or unreadable -> NaN."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return _by_unique(values, lambda u: _parse_amount_texts(u).to_numpy(), "float64")
+    # amounts have many distinct values: parse the arrow dictionary with arrow kernels
+    codes, uniques = dictionary(values)
+    d = pc.utf8_upper(pc.utf8_trim_whitespace(uniques))
+    negative = pc.or_(
+        pc.match_substring_regex(d, r"^\(.*\)$"),
+        pc.match_substring_regex(d, r"(-|CR)$"),
+    )
+    digits = pc.replace_substring_regex(d, r"[\s$,()]|CR$|-$", "")
+    ok = pc.match_substring_regex(digits, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+    number = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.float64())
+    number = pc.if_else(negative, pc.negate(pc.abs(number)), number)
+    parsed = np.asarray(pc.fill_null(number, np.nan), dtype=np.float64)
+    out = np.append(parsed, np.nan)[codes]  # code -1 (null) picks the trailing NaN
+    return pd.Series(out, index=values.index)
+
+
+_GROUPS: Final = ("CO", "PR", "OA", "PI", "CR")
+_CARC_RE: Final = re.compile(
+    r"(?<![A-Z0-9])(?:(CO|PR|OA|PI|CR)\s*[-:/]?\s*)?([A-Z]?\d{1,3}|[A-Z]\d?)(?![A-Z0-9])"
+)
+_GROUP_ONLY_RE: Final = re.compile(r"(?<![A-Z0-9])(CO|PR|OA|PI|CR)(?![A-Z0-9])")
+
+
+def _carc_tokens(text: str) -> list[tuple[str | None, str]]:
+    return [(g or None, r) for g, r in _CARC_RE.findall(text.upper()) if r not in _GROUPS]
+
+
+def normalize_carc_text(text: object) -> str | None:
+    """Return adjustment codes as "CO-45 PR-2" from "CO-45, PR-2", "CO45", "CO 45" or "45"."""
+    if not isinstance(text, str):
+        return None
+    tokens = [f"{g}-{r}" if g else r for g, r in _carc_tokens(text)]
+    return " ".join(tokens) or None
+
+
+def normalize_carc_pair(group: object, reason: object) -> str | None:
+    """Combine separate group ("CO") and reason ("45, 16") texts into "CO-45 CO-16"."""
+    groups = _GROUP_ONLY_RE.findall(group.upper()) if isinstance(group, str) else []
+    reasons = [r for g, r in _carc_tokens(reason)] if isinstance(reason, str) else []
+    if not reasons:
+        return None
+    if len(groups) == len(reasons):
+        pairs = zip(groups, reasons, strict=True)
+        return " ".join(f"{g}-{r}" for g, r in pairs)
+    if len(groups) >= 1:
+        return " ".join(f"{groups[0]}-{r}" for r in reasons)
+    return " ".join(reasons)
+
+
+def parse_carc(values: pd.Series) -> pd.Series:
+    """Normalize a column of adjustment codes to "GROUP-REASON" joined by a space."""
+    return _by_unique(values, lambda u: [normalize_carc_text(v) for v in u], STRING)
+
+
+def parse_carc_pair(groups: pd.Series, reasons: pd.Series) -> pd.Series:
+    """Normalize separate group and reason columns to "GROUP-REASON" joined by a space."""
+    g = groups.astype(STRING).fillna("")
+    r = reasons.astype(STRING).fillna("")
+    both = g + "\x1f" + r
+    return _by_unique(
+        both,
+        lambda u: [normalize_carc_pair(*str(v).split("\x1f", 1)) for v in u],
+        STRING,
+    )
+
+
+_LIST_SPLIT: Final = re.compile(r"[\s,;|/]+")
+
+
+def _split_join(text: object) -> str | None:
+    if not isinstance(text, str):
+        return None
+    parts = [p for p in _LIST_SPLIT.split(text.upper()) if p]
+    return " ".join(parts) or None
+
+
+def parse_code_list(values: pd.Series) -> pd.Series:
+    """Normalize a list of codes ("M81, N130", "GP;59") to upper case joined by a space."""
+    return _by_unique(values, lambda u: [_split_join(v) for v in u], STRING)
+
+
+def parse_modifiers(columns: list[pd.Series]) -> pd.Series:
+    """Join one or several modifier columns ("GP,59" / "GP" + "59") into "GP 59"."""
+    joined = columns[0].astype(STRING).fillna("")
+    for col in columns[1:]:
+        joined = joined + " " + col.astype(STRING).fillna("")
+    return parse_code_list(joined)
+
+
+_SEX: Final[dict[str, str]] = {
+    "M": "M",
+    "MALE": "M",
+    "MAN": "M",
+    "F": "F",
+    "FEMALE": "F",
+    "WOMAN": "F",
+    "W": "F",
+}
+
+
+def parse_sex(values: pd.Series) -> pd.Series:
+    """Map "M"/"Male"/"F"/"female" to M/F; any other non-blank text to U; blank -> null."""
+    s = blank_to_na(values).str.upper()
+    return s.map(_SEX).fillna("U").where(s.notna()).astype(STRING)
+
+
+_PROC_RE: Final = re.compile(r"^\s*([A-Za-z0-9]{4,7})(?:[\s:\-]|$)")
+
+
+def _procedure(text: object) -> str | None:
+    # only the code: exports sometimes append a description, which must never be carried
+    if not isinstance(text, str):
+        return None
+    m = _PROC_RE.match(text)
+    return m.group(1).upper() if m else None
+
+
+def parse_procedure(values: pd.Series) -> pd.Series:
+    """Return the CPT/HCPCS code in upper case (a trailing description is dropped)."""
+    return _by_unique(values, lambda u: [_procedure(v) for v in u], STRING)
+
+
+def parse_int(values: pd.Series) -> pd.Series:
+    """Parse whole numbers ("3", "3.0", "45 y"); unreadable -> null (Int64)."""
+
+    def parse(u: pd.Series) -> pd.Series:
+        n = pd.to_numeric(u.astype(str).str.extract(r"^\s*(\d+(?:\.0*)?)", expand=False))
+        return n.where(n.isna() | (n < 2**31)).round().astype("Int64")
+
+    return _by_unique(values, parse, "Int64")
