@@ -25,6 +25,9 @@ from eobcheck.readers.columns import (
     validate_user_columns,
 )
 from eobcheck.readers.csv import read_csv
+from eobcheck.readers.fhir import read_fhir
+from eobcheck.readers.sniff import detect_format
+from eobcheck.readers.x12 import read_x12
 from eobcheck.readers.xlsx import column_text, read_xlsx
 
 __all__ = [
@@ -40,7 +43,20 @@ __all__ = [
     "validate_user_columns",
 ]
 
-SUPPORTED_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
+SUPPORTED_SUFFIXES: Final = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".xlsx",
+    ".xlsm",
+    # X12 and FHIR inputs (eobcheck.readers.x12 / .fhir); recognized by content, not name
+    ".edi",
+    ".x12",
+    ".835",
+    ".837",
+    ".json",
+    ".ndjson",
+)
 _CSV_SUFFIXES: Final = (".csv", ".tsv", ".txt")
 
 #: the user column mapping: canonical field -> header text (or, for dx, several headers)
@@ -64,6 +80,13 @@ def read_file(
         raise InputError("file not found", path=name)
     if path.is_dir():
         raise InputError("is a directory, not a file", path=name)
+    if suffix not in (".xlsx", ".xlsm"):
+        # X12 and FHIR files are recognized by their content, whatever they are called
+        kind = detect_format(path)
+        if kind is not None and kind.startswith("x12"):
+            return read_x12(path, line_id_start=line_id_start, source_name=name)
+        if kind is not None and kind.startswith("fhir"):
+            return read_fhir(path, line_id_start=line_id_start, source_name=name)
     if suffix in (".xlsx", ".xlsm"):
         return read_xlsx(
             path, sheet=sheet, columns=columns, line_id_start=line_id_start, source_name=name
@@ -74,6 +97,10 @@ def read_file(
         raise InputError(
             "the old binary .xls format is not supported; save the workbook as .xlsx",
             path=name,
+        )
+    if suffix in (".edi", ".x12", ".835", ".837", ".json", ".ndjson"):
+        raise InputError(
+            "not recognized as X12 (no ISA/ST header) or FHIR (no resourceType)", path=name
         )
     raise InputError(
         f"unsupported file type {suffix or '(none)'!r}; supported: "

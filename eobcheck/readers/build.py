@@ -77,17 +77,19 @@ def drop_blank_rows(raw: RawTable) -> RawTable:
 
 
 def _strings(n: int) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())), copy=False)
 
 
 def _null_column(dtype: str, n: int) -> pd.Series:
     if dtype == "string":
         return _strings(n)
     if dtype == "float64":
-        return pd.Series(np.full(n, np.nan))
+        return pd.Series(np.full(n, np.nan), copy=False)
     if dtype == "Int64":
-        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)))
-    return pd.Series(np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
+        return pd.Series(
+            pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), copy=False
+        )
+    return pd.Series(np.full(n, np.datetime64("NaT"), "datetime64[ns]"), copy=False)
 
 
 def _line_frame(raw: RawTable, cmap: ColumnMap) -> dict[str, pd.Series]:
@@ -158,16 +160,18 @@ def _count_within(claims: pd.Series | None, n: int) -> np.ndarray:
     """Return 1, 2, ... in input order within each claim id (null ids form one group)."""
     if claims is None:
         return np.arange(1, n + 1, dtype=np.int64)
-    codes, _ = V.dictionary(claims)
+    codes, uniques = V.dictionary(claims)
     if len(codes) == 0:
         return codes
     change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     starts = np.concatenate(([0], change))
-    if len(starts) == len(np.unique(codes)):
+    groups = len(uniques) + int(codes.min() < 0)
+    if len(starts) == groups:
         # each claim's lines are contiguous (the usual export order): count within runs
         run = np.repeat(starts, np.diff(np.concatenate((starts, [len(codes)]))))
         return np.arange(1, len(codes) + 1, dtype=np.int64) - run
-    return pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy(np.int64) + 1
+    counted = pd.Series(codes, copy=False).groupby(codes, sort=False).cumcount()
+    return counted.to_numpy(np.int64) + 1
 
 
 def _expand(valid_lines: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -254,7 +258,7 @@ def build(
             return pd.Series(
                 pd.Categorical.from_codes(codes if same else codes[line_idx], cat.cat.categories)
             )
-        return series if same else pd.Series(series.array.take(line_idx))
+        return series if same else pd.Series(series.array.take(line_idx), copy=False)
 
     sheet_codes = np.full(total, 0 if source_sheet is not None else -1, dtype=np.int8)
     data: dict[str, pd.Series] = {
@@ -266,13 +270,14 @@ def build(
                 sheet_codes, pd.Index([source_sheet] if source_sheet is not None else [])
             )
         ),
-        "source_row": pd.Series(np.asarray(raw.source_row, dtype=np.int64)[line_idx]),
+        "source_row": pd.Series(np.asarray(raw.source_row, dtype=np.int64)[line_idx], copy=False),
         "dx_column": _arrow_strings(dx_column),
-        "line_id": pd.Series(line_id_start + line_idx.astype(np.int64)),
-        "dx_position": pd.Series(pd.arrays.IntegerArray(pos, pos == 0)),
+        "line_id": pd.Series(line_id_start + line_idx.astype(np.int64), copy=False),
+        "dx_position": pd.Series(pd.arrays.IntegerArray(pos, pos == 0), copy=False),
         "dx_value": _arrow_strings(dx_value),
     }
     del raw
+    null_strings = _strings(total)
     # each take copies one column; arrow releases the GIL, so columns spread in parallel
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         futures = {
@@ -283,6 +288,9 @@ def build(
         for name in COLUMNS:
             if name in futures:
                 data[name] = futures[name].result()
+            elif name not in data and DTYPES[name] == "string":
+                # arrow arrays are immutable: all-null string columns share one array
+                data[name] = pd.Series(null_strings.array, copy=False)
             elif name not in data:
                 data[name] = _null_column(DTYPES[name], total)
     frame = pd.DataFrame({name: data.pop(name) for name in COLUMNS}, copy=False)
