@@ -1,0 +1,359 @@
+"""Run the selected rules over the canonical frame and build the Report."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eobcheck import model
+from eobcheck.config import Settings, load_columns
+from eobcheck.errors import EobcheckError, InputError
+from eobcheck.readers import SUPPORTED_SUFFIXES, read, read_file
+from eobcheck.reference import Reference, get_reference
+from eobcheck.report import FINDING_COLUMNS, InputInfo, Report, Stats, build_stats, empty_findings
+from eobcheck.rule import Hits, Rule, Severity, select
+from eobcheck.rules import RULES
+
+Progress = Callable[[str, int, int], None]
+
+# Adjustment reasons that are not denials: contractual (45), deductible (1), coinsurance (2),
+# copay (3), sequestration (253) and prior-payer adjustments (23).
+_NOT_DENIAL_RE = r"(?:^|\s)(?:[A-Z]{2}-)?(?:1|2|3|23|45|253)(?=\s|$)"
+
+
+@dataclass
+class Context:
+    """What a rule sees: the canonical frame, the reference data and the settings."""
+
+    frame: pd.DataFrame
+    reference: Reference
+    settings: Settings = field(default_factory=Settings)
+    column_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> field -> header
+
+    def header_of(self, name: str) -> pd.Series:
+        """Per row, the header of canonical field ``name`` in the row's own file."""
+        files = self.frame["source_file"].astype("object")
+        headers = {k: _first(v.get(name)) for k, v in self.column_maps.items()}
+        return files.map(headers).astype("object").fillna(name)
+
+    @cached_property
+    def rejected(self) -> pd.Series:
+        """Per row, why its line cannot be checked (null when it can)."""
+        f = self.frame
+        reason = pd.Series(pd.NA, index=f.index, dtype="string")
+        claim = f["claim_id"].str.strip()
+        reason = reason.mask(f["date_of_service"].isna(), "invalid-date")
+        return reason.mask(claim.isna() | (claim == ""), "missing-claim-id")
+
+    @cached_property
+    def checked(self) -> pd.Series:
+        """Rows of lines that are checked (not rejected)."""
+        return self.rejected.isna()
+
+    @cached_property
+    def has_dx(self) -> pd.Series:
+        """Rows that carry a diagnosis (not blank)."""
+        v = self.frame["dx_value"]
+        return v.notna() & (v.str.strip() != "")
+
+    @cached_property
+    def dx(self) -> pd.DataFrame:
+        """Reference status of every checked diagnosis (see Reference.check)."""
+        use = self.checked & self.has_dx
+        codes = self.frame["dx_value"].where(use)
+        return self.reference.check(codes, self.frame["date_of_service"])
+
+    @cached_property
+    def denied(self) -> pd.Series:
+        """Per row, the amount denied on its line.
+
+        Billed when nothing was paid and an adjustment other than contractual or patient
+        responsibility is present; 0 otherwise; NaN when the billed amount is unknown.
+        """
+        f = self.frame
+        other = f["carc"].fillna("").str.replace(_NOT_DENIAL_RE, " ", regex=True)
+        denial = (other.str.strip() != "") & (f["paid"].fillna(0) <= 0)
+        return pd.Series(np.where(denial, f["billed"], 0.0), index=f.index)
+
+    @cached_property
+    def claim_key(self) -> pd.Series:
+        """An integer per (file, claim id): claims are per input file."""
+        f = self.frame
+        key, _ = pd.factorize(
+            pd.MultiIndex.from_arrays([f["source_file"], f["claim_id"].str.strip()])
+        )
+        return pd.Series(key, index=f.index)
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, list | tuple):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
+    mask = hits.mask.fillna(False).astype(bool)
+    if not mask.any():
+        return empty_findings()
+    f = ctx.frame.loc[mask]
+    n = len(f)
+    dx = ctx.dx.loc[mask]
+
+    def pick(value: pd.Series | str | None, default: Any = None) -> Any:
+        if isinstance(value, pd.Series):
+            return value.loc[mask].to_numpy(dtype=object)
+        out = np.empty(n, dtype=object)
+        out[:] = [value if value is not None else default] * n
+        return out
+
+    suggestions = pick(hits.suggestions, ())
+    return pd.DataFrame(
+        {
+            "code": r.code,
+            "name": r.name,
+            "severity": r.severity.value,
+            "message": pick(hits.message),
+            "claim_id": f["claim_id"].to_numpy(dtype=object),
+            "line": f["line"].to_numpy(),
+            "dx_position": f["dx_position"].to_numpy(),
+            "value": pick(hits.value)
+            if hits.value is not None
+            else f["dx_value"].to_numpy(dtype=object),
+            "normalized": dx["normalized"].to_numpy(dtype=object),
+            "date_of_service": f["date_of_service"].to_numpy(),
+            "suggestions": suggestions,
+            "fix_applicability": pick(hits.fix_applicability),
+            "fix_replacement": pick(hits.fix_replacement),
+            "file": f["source_file"].astype("object").to_numpy(),
+            "sheet": f["source_sheet"].astype("object").to_numpy(),
+            "row": f["source_row"].to_numpy(),
+            "column": pick(hits.column)
+            if hits.column is not None
+            else f["dx_column"].to_numpy(dtype=object),
+            "line_id": f["line_id"].to_numpy(),
+            "procedure": f["procedure"].to_numpy(dtype=object),
+            "billed": f["billed"].to_numpy(),
+            "denied": ctx.denied.loc[mask].to_numpy(),
+            "carc": f["carc"].to_numpy(dtype=object),
+            "rarc": f["rarc"].to_numpy(dtype=object),
+        }
+    )
+
+
+def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
+    """Run ``rules`` over ``ctx`` and return one findings frame (FINDING_COLUMNS)."""
+    parts = [_hits_to_findings(r, r.func(ctx), ctx) for r in rules]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty_findings()
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["file", "row", "dx_position", "code"], kind="stable", na_position="last")
+    return out.reset_index(drop=True)[list(FINDING_COLUMNS)]
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files, directories (every supported file inside, recursively) and globs -> files."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found += sorted(
+                q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in SUPPORTED_SUFFIXES
+            )
+        elif p.exists():
+            found.append(p)
+        elif any(ch in str(raw) for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(str(raw), recursive=True))
+            if not matches:
+                raise InputError("no file matches this pattern", path=str(raw))
+            found += [m for m in matches if m.is_file()]
+        else:
+            raise InputError("no such file or directory; check the path", path=str(raw))
+    seen: set[Path] = set()
+    unique = []
+    for q in found:
+        key = q.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(q)
+    return unique
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _resolve_settings(settings: Settings | None, options: dict[str, Any]) -> Settings:
+    base = settings or Settings()
+    columns = options.pop("columns", None)
+    if isinstance(columns, str | Path):
+        columns = load_columns(Path(columns))
+    return base.merged(columns=columns, **options)
+
+
+def check(
+    source: str | Path | pd.DataFrame | Sequence[str | Path],
+    *,
+    settings: Settings | None = None,
+    reference: Reference | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> Report:
+    """Check one or more exports (paths, directories, globs) or a DataFrame; return a Report.
+
+    ``options`` are Settings fields (select, ignore, severity, sheet, columns, fail_on) and
+    override ``settings``. ``columns`` may be a mapping or the path of a mapping file.
+    """
+    cfg = _resolve_settings(settings, dict(options))
+    rules = select(RULES, cfg.select, cfg.ignore, cfg.severity)
+    ref = reference or get_reference()
+    frames: list[pd.DataFrame] = []
+    inputs: list[InputInfo] = []
+    column_maps: dict[str, dict[str, Any]] = {}
+    if isinstance(source, pd.DataFrame):
+        frame = read(source, columns=cfg.columns)
+        frames.append(frame)
+        inputs.append(
+            InputInfo(
+                path="<dataframe>",
+                format="dataframe",
+                sha256=None,
+                sheets=[],
+                rows_read=int(frame["line_id"].nunique()),
+                rows_checked=0,
+                rows_rejected=0,
+                rejected_reasons={},
+            )
+        )
+    else:
+        raw = [source] if isinstance(source, str | Path) else list(source)
+        files = expand_paths(raw)
+        if not files:
+            raise InputError(
+                "no supported input files found (.csv, .xlsx, ...)",
+                path=", ".join(str(p) for p in raw),
+            )
+        next_id = 0
+        for i, path in enumerate(files):
+            if progress:
+                progress(f"reading {path.name}", i, len(files))
+            try:
+                res = read_file(
+                    path,
+                    sheet=cfg.sheet,
+                    columns=cfg.columns or None,
+                    line_id_start=next_id,
+                    source_name=str(path),
+                )
+            except EobcheckError as exc:
+                inputs.append(
+                    InputInfo(
+                        path=str(path),
+                        format=path.suffix.lstrip(".").lower(),
+                        sha256=_safe_sha(path),
+                        sheets=[],
+                        rows_read=0,
+                        rows_checked=0,
+                        rows_rejected=0,
+                        rejected_reasons={},
+                        error=str(exc),
+                    )
+                )
+                continue
+            frames.append(res.frame)
+            column_maps[str(path)] = dict(res.column_map)
+            if len(res.frame):
+                next_id = int(res.frame["line_id"].max()) + 1
+            inputs.append(
+                InputInfo(
+                    path=str(path),
+                    format=res.format,
+                    sha256=_sha256(path),
+                    sheets=res.sheets,
+                    rows_read=res.rows_read,
+                    rows_checked=0,
+                    rows_rejected=0,
+                    rejected_reasons={},
+                )
+            )
+    frame = _concat(frames)
+    if progress:
+        progress("checking", len(inputs), len(inputs))
+    ctx = Context(frame, ref, cfg, column_maps)
+    findings = run_rules(ctx, rules)
+    stats = _stats(ctx, findings, inputs)
+    valid = not (findings["severity"] == Severity.ERROR.value).any() and not any(
+        i.error for i in inputs
+    )
+    return Report(
+        valid=bool(valid),
+        stats=stats,
+        inputs=inputs,
+        reference=ref.info(),
+        rules=[r.name for r in rules],
+        findings=findings,
+    )
+
+
+def _safe_sha(path: Path) -> str | None:
+    try:
+        return _sha256(path)
+    except OSError:
+        return None
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return model.empty_frame()
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames, ignore_index=True)
+    return model.conform(out)
+
+
+def _stats(ctx: Context, findings: pd.DataFrame, inputs: list[InputInfo]) -> Stats:
+    f = ctx.frame
+    lines = pd.DataFrame(
+        {
+            "file": f["source_file"].astype("object"),
+            "line_id": f["line_id"],
+            "reason": ctx.rejected.astype("object"),
+        }
+    ).drop_duplicates("line_id")
+    per_file: dict[str, dict[str, Any]] = {}
+    for name, grp in lines.groupby("file", sort=False, observed=True):
+        counts = grp["reason"].value_counts().to_dict()
+        per_file[str(name)] = {
+            "read": len(grp),
+            "rejected": int(grp["reason"].notna().sum()),
+            "reasons": {str(k): int(v) for k, v in counts.items()},
+        }
+    for info in inputs:
+        got = per_file.get(info.path)
+        if got is None:
+            continue
+        info.rows_read = got["read"]
+        info.rows_rejected = got["rejected"]
+        info.rows_checked = got["read"] - got["rejected"]
+        info.rejected_reasons = got["reasons"]
+    checked = ctx.checked
+    return build_stats(
+        findings,
+        inputs,
+        claims=int(ctx.claim_key[checked].nunique()),
+        lines=int(f.loc[checked, "line_id"].nunique()),
+        diagnoses=int((checked & ctx.has_dx).sum()),
+    )

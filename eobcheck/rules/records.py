@@ -1,0 +1,170 @@
+"""Record rules: rows that cannot be checked, claims without diagnoses, repeated diagnoses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from eobcheck.rule import Hits, Severity, rule
+
+if TYPE_CHECKING:
+    from eobcheck.engine import Context
+
+
+def _first_row_of_line(ctx: Context, mask: pd.Series) -> pd.Series:
+    """Narrow ``mask`` to one row per service line (its first diagnosis position)."""
+    return mask & ~ctx.frame["line_id"].duplicated()
+
+
+@rule(
+    "DX010",
+    "invalid-date",
+    Severity.ERROR,
+    "The date of service is missing or cannot be read; the line is not checked.",
+    sources=("X12 837 DTP*472 (service date) is required on every service line",),
+    rejects=True,
+)
+def invalid_date(ctx: Context) -> Hits:
+    """
+    What it does:
+        Reports every service line whose date of service is empty or not a date eobcheck can
+        read (ISO 2023-01-05, 01/05/2023, 1/5/23, 20230105, Excel dates and serial numbers).
+        Such a line is counted as rejected, with this reason, and no other rule checks it.
+
+    Why it matters:
+        Whether a code is valid depends on the date of service; without it nothing can be said,
+        and a claim without one is rejected by every payer.
+
+    Example:
+        `13/45/2023`, `N/A` or an empty cell in the date-of-service column.
+
+    Fix:
+        Correct the date in the export (or in the practice-management system) and check again.
+    """
+    mask = _first_row_of_line(ctx, ctx.rejected == "invalid-date")
+    raw = ctx.frame["date_raw"].fillna("").str.strip()
+    message = (
+        'Date of service "' + raw + '" cannot be read; write it as YYYY-MM-DD or '
+        "MM/DD/YYYY. This line was not checked."
+    )
+    message = message.where(raw != "", "The date of service is empty; this line was not checked.")
+    return Hits(
+        mask,
+        message,
+        column=ctx.header_of("date_of_service"),
+        value=ctx.frame["date_raw"].astype("object"),
+    )
+
+
+@rule(
+    "DX011",
+    "missing-claim-id",
+    Severity.ERROR,
+    "The claim number is empty; the line is not checked.",
+    sources=("X12 837 CLM01 (patient control number) is required",),
+    rejects=True,
+)
+def missing_claim_id(ctx: Context) -> Hits:
+    """
+    What it does:
+        Reports every service line with an empty claim number. Such a line is counted as
+        rejected, with this reason, and no other rule checks it. Total and subtotal rows at the
+        bottom of an export usually show up here.
+
+    Why it matters:
+        Claim-level checks (duplicates, missing diagnoses, denials) need to know which lines
+        belong together; a line without a claim cannot be placed.
+
+    Example:
+        A "Total" row, or a service line whose claim number cell is blank.
+
+    Fix:
+        Fill in the claim number, or remove summary rows from the export.
+    """
+    mask = _first_row_of_line(ctx, ctx.rejected == "missing-claim-id")
+    return Hits(
+        mask,
+        "The claim number is empty; this line was not checked.",
+        column=ctx.header_of("claim_id"),
+    )
+
+
+@rule(
+    "DX008",
+    "duplicate-diagnosis",
+    Severity.WARNING,
+    "The same diagnosis code is listed at two positions of one claim.",
+    sources=("CMS-1500 item 21 / X12 837 HI: each diagnosis is reported once",),
+)
+def duplicate_diagnosis(ctx: Context) -> Hits:
+    """
+    What it does:
+        Flags a diagnosis code that appears at a second diagnosis position on the same claim
+        (after normalization, so `M54.50` and ` m5450` are the same code). Lines that repeat the
+        claim's diagnosis list at the same positions are not duplicates.
+
+    Why it matters:
+        A repeated code wastes one of the 12 diagnosis positions and often means a different
+        code was intended; some payers reject the claim.
+
+    Example:
+        Dx 1 `M54.50` and Dx 3 `M5450` on claim 1001.
+
+    Fix:
+        Remove the repeat, or replace it with the code that was meant.
+    """
+    f = ctx.frame
+    use = ctx.checked & ctx.has_dx
+    norm = ctx.dx["normalized"].where(use)
+    pos = f["dx_position"].where(use)
+    frame = pd.DataFrame({"claim": ctx.claim_key, "code": norm, "pos": pos})
+    first = frame.groupby(["claim", "code"], sort=False)["pos"].transform("min")
+    mask = (use & (pos > first)).fillna(False).astype(bool)
+    dup_at = frame["pos"].astype("string")
+    message = (
+        norm.astype("string")
+        + " is listed twice on claim "
+        + f["claim_id"]
+        + ": at diagnosis positions "
+        + first.astype("Int64").astype("string")
+        + " and "
+        + dup_at
+        + "; remove the repeat or code what was meant."
+    )
+    return Hits(mask, message.astype("object"), fix_applicability="display_only")
+
+
+@rule(
+    "DX009",
+    "missing-diagnosis",
+    Severity.ERROR,
+    "A claim has no diagnosis code at all.",
+    sources=(
+        "CMS-1500 item 21 / X12 837 HI*ABK: a principal diagnosis is required",
+        "CARC 16 with RARC MA63 (missing principal diagnosis)",
+    ),
+)
+def missing_diagnosis(ctx: Context) -> Hits:
+    """
+    What it does:
+        Flags each claim none of whose checked lines carries a diagnosis code. The finding
+        points at the claim's first row.
+
+    Why it matters:
+        Every professional and institutional claim needs at least a principal diagnosis; such a
+        claim is rejected (CARC 16 with RARC MA63).
+
+    Example:
+        Claim 1009 whose Dx 1..Dx 4 cells are all empty.
+
+    Fix:
+        Add the diagnosis codes from the medical record.
+    """
+    checked = ctx.checked
+    key = ctx.claim_key
+    any_dx = (ctx.has_dx & checked).groupby(key).transform("any")
+    first = checked & ~key.where(checked).duplicated()
+    mask = checked & ~any_dx & first
+    message = "Claim " + ctx.frame["claim_id"] + " has no diagnosis code; add at least one."
+    return Hits(mask, message.astype("object"), column=ctx.header_of("dx"))
