@@ -75,8 +75,15 @@ def normalize(codes: pd.Series) -> pd.Series:
     return s.str.replace(".", "", regex=False).str.rstrip("-")
 
 
-def _dotted(codes: pd.Series) -> pd.Series:
-    return codes.where(codes.str.len() <= 3, codes.str[:3] + "." + codes.str[3:])
+def _distinct(codes: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Positions of each code in, and the normalized distinct values (NA -> "") of, codes.
+
+    Claims repeat a few thousand codes millions of times: string work is done once per value.
+    """
+    pos, uniq = pd.factorize(pd.Series(codes).to_numpy(dtype=object))
+    norm = normalize(pd.Series(uniq, dtype=object)).fillna("")
+    norm = pd.concat([norm, pd.Series([""], dtype="string")], ignore_index=True)
+    return np.where(pos < 0, len(uniq), pos), norm
 
 
 def _days(dates: pd.Series) -> np.ndarray:
@@ -228,20 +235,21 @@ class Tabular:
         return found.drop_duplicates("pos")[["pos", "note", "at", "pattern"]]
 
     def _pairs(self, kind: str, a: pd.Series, b: pd.Series) -> pd.DataFrame:
-        na, nb = normalize(a).fillna(""), normalize(b).fillna("")
-        if len(na) != len(nb):
+        if len(a) != len(b):
             raise ValueError("a and b must have the same length")
-        key = na.to_numpy(dtype=object) + "\x1f" + nb.to_numpy(dtype=object)
-        codes, uniques = pd.factorize(key)
-        split = pd.Series(uniques, dtype=str).str.split("\x1f", n=1, expand=True)
-        ua = split[0] if len(uniques) else pd.Series([], dtype=str)
-        ub = split[1] if len(uniques) else pd.Series([], dtype=str)
+        pos_a, distinct_a = _distinct(a)
+        pos_b, distinct_b = _distinct(b)
+        width = len(distinct_b)
+        codes, pairs = pd.factorize(pos_a.astype(np.int64) * width + pos_b)
+        ua = distinct_a.iloc[pairs // width].reset_index(drop=True)
+        ub = distinct_b.iloc[pairs % width].reset_index(drop=True)
+        none = pd.Series([None] * len(pairs), dtype="string")
         res = pd.DataFrame(
             {
-                "conflict": np.zeros(len(uniques), dtype=bool),
-                "note": pd.Series([None] * len(uniques), dtype="string"),
-                "note_at": pd.Series([None] * len(uniques), dtype="string"),
-                "pattern": pd.Series([None] * len(uniques), dtype="string"),
+                "conflict": np.zeros(len(pairs), dtype=bool),
+                "note": none,
+                "note_at": none,
+                "pattern": none,
             }
         )
         # A's notes naming b are cited before b's notes naming a.
@@ -292,8 +300,8 @@ class Tabular:
 
     def mce_flags(self, codes: pd.Series, dates: pd.Series) -> pd.DataFrame:
         """Per (code, date): the MCE edit flags in effect on that date (all False when none)."""
-        norm = normalize(codes).fillna("")
-        ids = self._mce_codes.get_indexer(norm.to_numpy(dtype=object)).astype(np.int64)
+        pos_, norm = _distinct(codes)
+        ids = self._mce_codes.get_indexer(norm.to_numpy(dtype=object)).astype(np.int64)[pos_]
         days = _days(dates)
         if len(days) != len(ids):
             raise ValueError("codes and dates must have the same length")
@@ -312,26 +320,29 @@ class Tabular:
 
     def is_external_cause(self, codes: pd.Series) -> pd.Series:
         """Whether each code lies in the external-cause chapter (V00-Y99)."""
-        norm = normalize(codes)
+        pos, norm = _distinct(codes)
         cat = norm.str[:3]
         lo, hi = self.external_cause_range
         syntax = norm.str.fullmatch(r"[A-Z]\d[0-9A-Z][0-9A-Z]{0,4}").fillna(False)
         inside = ((cat >= lo) & (cat <= hi)).fillna(False)
-        return (syntax & inside).astype(bool).rename(None)
+        hit = (syntax & inside).to_numpy(dtype=bool)[pos]
+        return pd.Series(hit, index=codes.index, dtype=bool)
 
     def _nearest(self, norm: pd.Series, table: pd.Index, longest: int = 7) -> pd.Series:
         """Longest prefix of each code (3..longest characters) found in ``table``, else NA."""
-        found = pd.Series(pd.NA, index=norm.index, dtype="string")
+        keys = pd.Index(table.astype(str).to_numpy(dtype=object), dtype=object)
+        found = np.full(len(norm), None, dtype=object)
+        lengths = norm.str.len().fillna(0).to_numpy()
         for k in range(longest, 2, -1):
-            prefix = norm.str[:k].where(norm.str.len() >= k)
-            hit = found.isna() & prefix.isin(table).fillna(False)
-            found = found.mask(hit, prefix)
-        return found
+            prefix = norm.str[:k].to_numpy(dtype=object)
+            hit = (found == None) & (lengths >= k) & (keys.get_indexer(prefix) >= 0)  # noqa: E711
+            found[hit] = prefix[hit]
+        return pd.Series(found, index=norm.index, dtype="string")
 
     def seventh_characters(self, codes: pd.Series) -> pd.DataFrame:
         """Per code: whether it takes a 7th character, which ones and their meanings, and
         whether placeholder X's are needed (the tabular code is shorter than 6 characters)."""
-        norm = normalize(codes).fillna("")
+        pos, norm = _distinct(codes)
         at = self._nearest(norm, self._seventh.index, longest=6)
         requires = at.notna().to_numpy()
         info = self._seventh.reindex(at.fillna("").to_numpy())
@@ -339,22 +350,29 @@ class Tabular:
         base_len = base.str.len().fillna(0).to_numpy()
         given = norm.str[6].where(requires & (norm.str.len() == 7).to_numpy())
         meaning_keys = pd.MultiIndex.from_arrays([at.fillna("").to_numpy(), given.fillna("")])
-        meaning = pd.Series(self._meaning.reindex(meaning_keys).to_numpy(), index=codes.index)
+        meaning = pd.Series(self._meaning.reindex(meaning_keys).to_numpy())
+        columns = {
+            "requires_7th": requires,
+            "allowed": info["allowed"].to_numpy(dtype=object),
+            "meanings": info["meanings"].to_numpy(dtype=object),
+            "defined_at": info["defined_at"].to_numpy(dtype=object),
+            "needs_placeholder": requires & (base_len > 0) & (base_len < 6),
+            "seventh": given.astype(object).where(given.notna(), None).to_numpy(),
+            "seventh_meaning": meaning.to_numpy(dtype=object),
+        }
+        # Index plain numpy arrays: taking string-typed columns row by row is far slower.
         return pd.DataFrame(
             {
-                "requires_7th": requires,
-                "allowed": pd.Series(info["allowed"].to_numpy(), dtype="string"),
-                "meanings": pd.Series(info["meanings"].to_numpy(), dtype="string"),
-                "defined_at": pd.Series(info["defined_at"].to_numpy(), dtype="string"),
-                "needs_placeholder": requires & (base_len > 0) & (base_len < 6),
-                "seventh": pd.Series(given.to_numpy(), dtype="string"),
-                "seventh_meaning": pd.Series(meaning.to_numpy(), dtype="string"),
+                k: pd.Series(
+                    v[pos], index=codes.index, dtype=v.dtype if v.dtype == bool else object
+                )
+                for k, v in columns.items()
             }
-        ).set_axis(codes.index)
+        )
 
     def code_first(self, codes: pd.Series) -> pd.Series:
         """The code-first note governing each code (nearest code, category or block), else NA."""
-        norm = normalize(codes).fillna("")
+        pos, norm = _distinct(codes)
         at = self._nearest(norm, self._code_first.index)
         missing = at.isna()
         if missing.any():
@@ -366,12 +384,8 @@ class Tabular:
             block_at[anc["pos"].to_numpy()] = anc["key"].to_numpy()
             at = at.copy()
             at[missing.to_numpy()] = block_at.to_numpy()
-        out = pd.Series(
-            self._code_first.reindex(at.fillna("").to_numpy()).to_numpy(),
-            index=codes.index,
-            dtype="string",
-        )
-        return out
+        values = self._code_first.reindex(at.fillna("").to_numpy()).to_numpy()
+        return pd.Series(values[pos], index=codes.index, dtype="string")
 
 
 def _read(data_dir: Path) -> dict[str, pd.DataFrame]:
