@@ -52,6 +52,11 @@ _ICD10_LOOSE = re.compile(r"^[A-Z][0-9A-Z]{2}[0-9A-Z]{0,4}$")
 _ICD9_SYNTAX = re.compile(r"^(?:[0-9]{3}[0-9]{0,2}|V[0-9]{2}[0-9]{0,2}|E[0-9]{3}[0-9]?)$")
 
 _EMPTY: Final[tuple[Any, ...]] = ()
+_NAT: Final = np.iinfo(np.int64).min
+_NS_PER_DAY: Final = 86_400 * 10**9
+
+#: Where suggestions come from (the ``fix_source`` column).
+FIX_SOURCES: Final = ("cms-conversion-table", "heuristic", "gem", "children", "placeholder")
 
 
 class Suggestion(BaseModel):
@@ -190,9 +195,10 @@ class Reference:
         return cls(tables, DATA_DIR, udir if used else None, used)
 
     def _frame(self, name: str) -> pd.DataFrame:
-        return self.tables[name].to_pandas(
+        frame: pd.DataFrame = self.tables[name].to_pandas(
             types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get
         )
+        return frame
 
     @property
     def codes(self) -> pd.DataFrame:
@@ -462,25 +468,22 @@ class Reference:
         kind[null] = 0
         # Missing placeholder X: try every way of inserting X's (after the category, before the
         # last character) that reaches seven characters; only over the distinct unknown codes.
-        for i in np.flatnonzero(kind == 4):
-            k = str(key[i])
+        for j in np.flatnonzero(kind == 4):
+            k = str(key[j])
             if not 4 <= len(k) <= 6:
                 continue
             found = self._placeholder(k)
             if found >= 0:
-                kind[i] = 3
-                pos[i] = found
-        normalized = np.empty(n, dtype=object)
-        for i in range(n):
-            kd = kind[i]
-            if kd == 0:
-                normalized[i] = None
-            elif kd in (1, 3, 4):
-                normalized[i] = dot(str(key[i]))
-            elif kd == 2:
-                normalized[i] = dot9(str(key[i]))
-            else:
-                normalized[i] = text_o[i]
+                kind[j] = 3
+                pos[j] = found
+        # dotted forms, vectorized: ICD-10-CM and ICD-9-CM after three characters, E codes four
+        e9 = (kind == 2) & is_e
+        dotted3 = (key_s.str.slice(0, 3) + "." + key_s.str.slice(3)).to_numpy(dtype=object)
+        dotted4 = (key_s.str.slice(0, 4) + "." + key_s.str.slice(4)).to_numpy(dtype=object)
+        normalized = np.where(klen > 3, dotted3, key)
+        normalized = np.where(e9, np.where(klen > 4, dotted4, key), normalized)
+        normalized = np.where(kind == 5, text_o, normalized)
+        normalized = np.where(kind == 0, None, normalized).astype(object)
         return _Parsed(normalized, kind, pos, listed9, key)
 
     def _placeholder(self, key: str) -> int:
@@ -505,71 +508,90 @@ class Reference:
 
     def check(self, codes: Any, dates: Any) -> pd.DataFrame:
         """Status, title, validity span and suggestions of each (code, date of service) pair."""
-        index = codes.index if isinstance(codes, pd.Series) else pd.RangeIndex(len(codes))
-        raw = (
-            codes.to_numpy(dtype=object, na_value=None)
-            if isinstance(codes, pd.Series)
-            else np.asarray(codes, dtype=object)
-        )
+        index, uidx, uniques = _factorize(codes)
         days = _to_days(dates)
-        if len(days) != len(raw):
-            raise ValueError(f"codes ({len(raw)}) and dates ({len(days)}) differ in length")
-        uidx, uniques = pd.factorize(raw, use_na_sentinel=True)
-        nu = len(uniques)
-        uidx = np.where(uidx < 0, nu, uidx)  # nulls -> an extra "null" row
-        parsed = self._parse(np.append(np.asarray(uniques, dtype=object), None))
+        if len(days) != len(uidx):
+            raise ValueError(f"codes ({len(uidx)}) and dates ({len(days)}) differ in length")
+        parsed = self._parse(uniques)
         nat = days == np.iinfo(np.int64).min
-        seg = np.searchsorted(self._eff, days, side="right").astype(np.int64)  # 0 = before ICD-10
+        seg = self._segments(days, nat)  # 0 = before ICD-10-CM
         nseg = len(self._eff) + 1
 
-        status = self._status_matrix(parsed)  # (nu + 1, nseg)
-        cell = uidx.astype(np.int64) * nseg + seg
+        # Spellings of one code (" m5450", "M54.50") share status and suggestions: work on
+        # canonical entries (kind + code), so each (code, release) cell is computed once.
+        cidx, canon = self._canonical(parsed)
+        status = self._status_matrix(canon)  # (canonical entries, nseg)
+        cell = cidx[uidx] * nseg + seg
         st = status.reshape(-1)[cell]
         st = np.where(nat, NULL, st).astype(np.int8)
 
-        # validity span per cell (only valid ICD-10 cells)
-        vf, vt = self._span_matrix(parsed, status)
-        valid_from = np.where(nat, np.iinfo(np.int64).min, vf.reshape(-1)[cell])
-        valid_to = np.where(nat, np.iinfo(np.int64).min, vt.reshape(-1)[cell])
+        # validity span per cell (only valid ICD-10 cells), as datetime64[ns] integers
+        vf, vt = self._span_matrix(canon, status)
+        valid_from = np.where(nat, _NAT, vf.reshape(-1)[cell])
+        valid_to = np.where(nat, _NAT, vt.reshape(-1)[cell])
 
-        # suggestions once per distinct problem cell that actually occurs
+        # suggestions once per distinct problem cell that actually occurs; every other row
+        # points at one extra cell holding no suggestions and no source
         problem = (st >= RETIRED) & (st != UNKNOWN) & (st != MALFORMED)
         used = np.zeros(status.size, dtype=bool)
         used[cell[problem]] = True
-        # one extra cell at the end: no suggestions, no source (non-problem rows point to it)
         sugg = np.empty(status.size + 1, dtype=object)
         sugg.fill(_EMPTY)
-        fsrc = np.full(status.size + 1, None, dtype=object)
+        fsrc = np.full(status.size + 1, len(FIX_SOURCES), dtype=np.int64)
         flat = status.reshape(-1)
         for c in np.flatnonzero(used):
             u, s = divmod(int(c), nseg)
             day = int(self._eff[s - 1]) if s > 0 else _day(ICD10_START) - 1
-            pos_u = int(parsed.pos[u])
-            key = str(self._code_arr[pos_u]) if parsed.kind[u] == 3 else str(parsed.key[u])
-            sugg[c], fsrc[c] = self._cell(int(flat[c]), key, pos_u, s - 1, day)
+            pos_u = int(canon.pos[u])
+            key = str(self._code_arr[pos_u]) if canon.kind[u] == 3 else str(canon.key[u])
+            sugg[c], source = self._cell(int(flat[c]), key, pos_u, s - 1, day)
+            if source is not None:
+                fsrc[c] = FIX_SOURCES.index(source)
         pick = np.where(problem, cell, status.size)
-        suggestions = sugg[pick]
-        fix_source = fsrc[pick]
 
         titles = self._unique_titles(parsed)
         newest_end = _day(_fy_end(_date(int(self._eff[-1]))))
         beyond = (days > newest_end) & ~nat
+        columns: dict[str, Any] = {
+            "normalized": _strings(parsed.normalized, uidx),
+            "status": pd.Categorical.from_codes(st, categories=pd.Index(list(STATUSES))),
+            # Titles as a categorical of strings: one copy per distinct title instead of one
+            # per row keeps a multi-million-row check fast.
+            "title": _categorical(titles, uidx),
+            "valid_from": pd.array(valid_from.view("datetime64[ns]")),
+            "valid_to": pd.array(valid_to.view("datetime64[ns]")),
+            "suggestions": sugg[pick],
+            "fix_source": _strings(np.array([*FIX_SOURCES, None], dtype=object), fsrc[pick]),
+            "beyond_data": beyond,
+        }
+        return pd.DataFrame(columns, index=index, copy=False)
 
-        normalized = _strings(parsed.normalized, uidx)
-        out = pd.DataFrame(
-            {
-                "normalized": normalized,
-                "status": pd.Categorical.from_codes(st, categories=list(STATUSES)),
-                "title": _strings(titles, uidx),
-                "valid_from": valid_from.astype("datetime64[D]").astype("datetime64[ns]"),
-                "valid_to": valid_to.astype("datetime64[D]").astype("datetime64[ns]"),
-                "suggestions": suggestions,
-                "fix_source": pd.array(fix_source, dtype=pd.StringDtype("pyarrow")),
-                "beyond_data": beyond,
-            },
-            index=index,
+    def _canonical(self, p: _Parsed) -> tuple[npt.NDArray[np.int64], _Parsed]:
+        """Map distinct inputs to distinct (kind, code) entries; return the map and entries."""
+        code = np.where(p.kind == 3, self._code_arr[np.maximum(p.pos, 0)], p.key)
+        label = pd.Series(p.kind).astype(str).to_numpy(dtype=object) + ":" + code.astype(object)
+        cid, uniq = pd.factorize(label)
+        first = np.full(len(uniq), -1, dtype=np.int64)
+        first[cid[::-1]] = np.arange(len(cid) - 1, -1, -1)  # first input of each entry
+        canon = _Parsed(
+            p.normalized[first], p.kind[first], p.pos[first], p.icd9_listed[first], p.key[first]
         )
-        return out
+        return cid.astype(np.int64), canon
+
+    def _segments(
+        self, days: npt.NDArray[np.int64], nat: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.int64]:
+        """Column of the status matrix per row: 0 before ICD-10-CM, k for release k-1."""
+        if not len(days) or nat.all():
+            return np.zeros(len(days), dtype=np.int64)
+        real = days[~nat]
+        lo, hi = int(real.min()), int(real.max())
+        if hi - lo > 5_000_000:  # absurd dates: plain binary search
+            seg = np.searchsorted(self._eff, days, side="right")
+            return np.where(nat, 0, seg).astype(np.int64)
+        # a lookup table over the date range beats a binary search per row
+        table = np.searchsorted(self._eff, np.arange(lo, hi + 1), side="right").astype(np.int8)
+        return table[np.clip(days - lo, 0, hi - lo)].astype(np.int64)
 
     def _status_matrix(self, p: _Parsed) -> npt.NDArray[np.int8]:
         """Status of every distinct input x segment (segment 0 = before ICD-10-CM)."""
@@ -607,19 +629,19 @@ class Reference:
     def _span_matrix(
         self, p: _Parsed, status: npt.NDArray[np.int8]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """valid_from / valid_to (days; int64 min = none) per distinct input x segment."""
-        nat = np.iinfo(np.int64).min
+        """valid_from / valid_to (datetime64[ns] integers; NaT = none) per input x segment."""
         nu, ns = status.shape
-        vf = np.full((nu, ns), nat, dtype=np.int64)
-        vt = np.full((nu, ns), nat, dtype=np.int64)
+        vf = np.full((nu, ns), _NAT, dtype=np.int64)
+        vt = np.full((nu, ns), _NAT, dtype=np.int64)
         rows, cols = np.nonzero((status == VALID) & (p.kind[:, None] == 1))
         if len(rows):
             q = (p.pos[rows] << 20) + self._eff[cols - 1]
             i = np.searchsorted(self._span_key, q, side="right") - 1
-            vf[rows, cols] = self._span_start[i]
-            vt[rows, cols] = self._span_end[i]
+            vf[rows, cols] = self._span_start[i] * _NS_PER_DAY
+            end = self._span_end[i]
+            vt[rows, cols] = np.where(end == _NAT, _NAT, end * _NS_PER_DAY)
         icd9_valid = (p.kind == 2) & p.icd9_listed
-        vt[icd9_valid, 0] = _day(ICD10_START) - 1
+        vt[icd9_valid, 0] = (_day(ICD10_START) - 1) * _NS_PER_DAY
         return vf, vt
 
     def _unique_titles(self, p: _Parsed) -> npt.NDArray[np.object_]:
@@ -635,23 +657,17 @@ class Reference:
 
     def normalize(self, codes: Any) -> pd.Series:
         """Dotted upper-case form of each code (malformed: stripped upper-case text)."""
-        series = codes if isinstance(codes, pd.Series) else pd.Series(list(codes), dtype="object")
-        raw = series.to_numpy(dtype=object, na_value=None)
-        uidx, uniques = pd.factorize(raw)
-        parsed = self._parse(np.append(np.asarray(uniques, dtype=object), None))
-        take = np.where(uidx < 0, len(uniques), uidx)
-        return pd.Series(_strings(parsed.normalized, take), index=series.index, name=series.name)
+        index, take, uniques = _factorize(codes)
+        parsed = self._parse(uniques)
+        name = codes.name if isinstance(codes, pd.Series) else None
+        return pd.Series(_strings(parsed.normalized, take), index=index, name=name)
 
     def title(self, codes: Any) -> pd.Series:
         """Title of each code (ICD-10-CM, retired ones too, or ICD-9-CM) where known."""
-        series = codes if isinstance(codes, pd.Series) else pd.Series(list(codes), dtype="object")
-        raw = series.to_numpy(dtype=object, na_value=None)
-        uidx, uniques = pd.factorize(raw)
-        parsed = self._parse(np.append(np.asarray(uniques, dtype=object), None))
-        take = np.where(uidx < 0, len(uniques), uidx)
-        return pd.Series(
-            _strings(self._unique_titles(parsed), take), index=series.index, name=series.name
-        )
+        index, take, uniques = _factorize(codes)
+        parsed = self._parse(uniques)
+        name = codes.name if isinstance(codes, pd.Series) else None
+        return pd.Series(_strings(self._unique_titles(parsed), take), index=index, name=name)
 
     def children(self, code: str, on: date | str) -> list[Suggestion]:
         """Billable descendants of ``code`` on the date."""
@@ -809,6 +825,34 @@ class Reference:
         if beyond:
             text += f" (checked against {self._names[-1]}, the newest release in the data)"
         return text + "."
+
+
+def _factorize(codes: Any) -> tuple[pd.Index, npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+    """Index, per-row position among the distinct values, and the distinct values plus a
+    trailing None that every null row points to."""
+    if isinstance(codes, pd.Series):
+        index, values = codes.index, codes
+    else:
+        values = pd.Series(
+            np.asarray(list(codes) if not hasattr(codes, "__array__") else codes, dtype=object),
+            dtype=object,
+        )
+        index = values.index
+    uidx, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype=object).to_numpy(dtype=object)
+    n = len(distinct)
+    uniq = np.empty(n + 1, dtype=object)
+    uniq[:n] = distinct
+    uniq[n] = None
+    return index, np.where(uidx < 0, n, uidx).astype(np.int64), uniq
+
+
+def _categorical(values: npt.NDArray[np.object_], take: npt.NDArray[np.int64]) -> pd.Categorical:
+    """A categorical of ``values[take]`` (None -> missing) without copying strings per row."""
+    codes, cats = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    return pd.Categorical.from_codes(
+        codes[take], categories=pd.Index(np.asarray(cats, dtype=object), dtype="string")
+    )
 
 
 def _strings(values: npt.NDArray[np.object_], take: npt.NDArray[np.int64]) -> Any:
