@@ -169,7 +169,8 @@ def _count_within(claims: pd.Series | None, n: int) -> np.ndarray:
     if len(starts) == groups:
         # each claim's lines are contiguous (the usual export order): count within runs
         run = np.repeat(starts, np.diff(np.concatenate((starts, [len(codes)]))))
-        return np.arange(1, len(codes) + 1, dtype=np.int64) - run
+        within: np.ndarray = np.arange(1, len(codes) + 1, dtype=np.int64) - run
+        return within
     counted = pd.Series(codes, copy=False).groupby(codes, sort=False).cumcount()
     return counted.to_numpy(np.int64) + 1
 

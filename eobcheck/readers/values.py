@@ -114,7 +114,7 @@ def parse_dates(values: pd.Series, *, past_only: bool = False) -> pd.Series:
 
 def _parse_amount_texts(texts: pd.Series) -> pd.Series:
     t = texts.astype(str).str.strip().str.upper()
-    negative = t.str.fullmatch(r"\(.*\)") | t.str.endswith("-") | t.str.endswith("CR")
+    negative = t.str.contains(r"\(.*\)") | t.str.endswith("-") | t.str.endswith("CR")
     t = t.str.replace(r"[\s$,()]|CR$|-$", "", regex=True)
     n = pd.to_numeric(t, errors="coerce")
     return n.where(~negative, -n.abs())
@@ -128,7 +128,7 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     codes, uniques = dictionary(values)
     d = pc.utf8_upper(pc.utf8_trim_whitespace(uniques))
     negative = pc.or_(
-        pc.match_substring_regex(d, r"^\(.*\)$"),
+        pc.match_substring_regex(d, r"\(.*\)"),
         pc.match_substring_regex(d, r"(-|CR)$"),
     )
     digits = pc.replace_substring_regex(d, r"[\s$,()]|CR$|-$", "")
@@ -230,7 +230,8 @@ def parse_sex(values: pd.Series) -> pd.Series:
     return s.map(_SEX).fillna("U").where(s.notna()).astype(STRING)
 
 
-_PROC_RE: Final = re.compile(r"^\s*([A-Za-z0-9]{4,7})(?:[\s:\-]|$)")
+# a code has at least one digit (97110, G0283, 0001F), which tells it from a word
+_PROC_RE: Final = re.compile(r"^\s*((?=[A-Za-z]*\d)[A-Za-z0-9]{4,7})(?:[\s:\-]|$)")
 
 
 def _procedure(text: object) -> str | None:
