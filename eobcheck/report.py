@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 FINDING_DTYPES: Final[dict[str, str]] = {
     "code": "string",
@@ -210,15 +210,21 @@ class Report(BaseModel):
     def _check_findings(cls, value: pd.DataFrame) -> pd.DataFrame:
         return conform_findings(value)
 
+    _crosswalk: pd.DataFrame | None = PrivateAttr(default=None)
+
+    def crosswalk(self) -> pd.DataFrame:
+        """Return one row per problem code x rule x suggestion set (the XLSX Crosswalks)."""
+        if self._crosswalk is None:
+            from eobcheck.writers.tables import crosswalk
+
+            self._crosswalk = crosswalk(self.findings)
+        return self._crosswalk
+
     @property
     def summary(self) -> dict[str, Any]:
         """Return the stats plus validity and the most frequent problems (code, rule, fix)."""
-        from eobcheck.writers.tables import crosswalk
-
         top: list[dict[str, Any]] = []
-        table = crosswalk(self.findings).sort_values(
-            ["findings", "lines"], ascending=False, kind="stable"
-        )
+        table = self.crosswalk().sort_values(["findings", "lines"], ascending=False, kind="stable")
         records: list[dict[str, Any]] = table.head(TOP_PROBLEMS).to_dict("records")  # type: ignore[assignment]
         for rec in records:
             top.append(

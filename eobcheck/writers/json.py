@@ -21,7 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eobcheck.report import Report
-from eobcheck.writers.tables import factorize_suggestions, none_if_missing
+from eobcheck.writers.tables import (
+    concat,
+    factorize_suggestions,
+    joined_bytes,
+    none_if_missing,
+)
 
 SCHEMA_VERSION: Final = 1
 
@@ -114,12 +119,6 @@ _RECORD_COLUMNS: Final = (
 _NEEDS_ESCAPE: Final = r'[\x00-\x1f"\\]'
 
 
-def _join(*parts: str | pa.Array) -> pa.Array:
-    """Concatenate Arrow string arrays and literal strings element-wise."""
-    args = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in parts]
-    return pc.binary_join_element_wise(*args, pa.scalar("", pa.large_string()))
-
-
 def _json_strings(values: pd.Series) -> pa.Array:
     """Return each value JSON-encoded ("text" or null) as an Arrow string array."""
     arr = pa.array(values.astype("string"), type=pa.large_string())
@@ -132,7 +131,7 @@ def _json_strings(values: pd.Series) -> pa.Array:
         text = np.array(arr.to_pylist(), dtype=object)
         text[rows] = encoded
         arr = pa.array(text, type=pa.large_string())
-    quoted = _join('"', arr, '"')
+    quoted = concat('"', arr, '"')
     return pc.fill_null(quoted, "null")
 
 
@@ -274,7 +273,7 @@ def _findings_body(findings: pd.DataFrame, *, indent: bool) -> memoryview:
         )
 
     f = findings
-    rows = _join(
+    rows = concat(
         _segment([f["code"], f["name"], f["severity"], f["message"]], head),
         _json_strings(f["claim_id"]),
         _segment([f["line"], f["dx_position"], f["value"], f["normalized"]], dx),
@@ -292,13 +291,9 @@ def _findings_body(findings: pd.DataFrame, *, indent: bool) -> memoryview:
         _json_ints(f["row"]),
         _segment([f["column"], f["procedure"], f["carc"], f["rarc"]], tail),
     )
-    data = rows.buffers()[2]
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
-    start = int(offsets[rows.offset])
-    end = int(offsets[rows.offset + len(rows)])
     trailing = len(",\n" if indent else ",")
     # A view, not a copy: the document is assembled by one bytes.join in dumps().
-    return memoryview(data)[start : end - trailing]
+    return joined_bytes(rows)[:-trailing]
 
 
 def report_dict(report: Report) -> dict[str, Any]:

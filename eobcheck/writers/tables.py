@@ -79,6 +79,21 @@ CROSSWALK_COLUMNS: Final = (
 _FORMULA_FIRST: Final = pa.array([c.encode() for c in "=+-@\t\r\n"], type=pa.large_binary())
 
 
+def concat(*parts: str | pa.Array) -> pa.Array:
+    """Concatenate Arrow string arrays and literal strings element-wise (null if any is)."""
+    args = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*args, pa.scalar("", pa.large_string()))
+
+
+def joined_bytes(rows: pa.Array) -> memoryview:
+    """Return the bytes of all strings of an Arrow string array, back to back, uncopied."""
+    data = rows.buffers()[2]
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
+    start = int(offsets[rows.offset])
+    end = int(offsets[rows.offset + len(rows)])
+    return memoryview(data)[start:end] if data is not None else memoryview(b"")
+
+
 def as_arrow(values: pd.Series) -> pa.Array:
     """Return a text column as an Arrow large_string array (nulls kept)."""
     return pa.array(values.astype("string"), type=pa.large_string())
@@ -162,29 +177,46 @@ def problem_codes(findings: pd.DataFrame) -> pd.Series:
     return findings["normalized"].astype("string").fillna(written)
 
 
+def codes_of(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
+    """Return integer codes in order of first appearance (missing -> -1) and their count."""
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), len(uniques)
+
+
+def combine_codes(*codes: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
+    """Return one code per distinct combination of several code arrays (see codes_of)."""
+    key = np.zeros(len(codes[0][0]), dtype=np.int64)
+    count = 1
+    for column, n in codes:
+        # Re-factorizing after each step keeps the key below the row count: no overflow.
+        key, count = codes_of(key * (n + 1) + (column + 1))
+    return key, count
+
+
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """Return, for codes numbered in order of first appearance, the first row of each."""
+    first: np.ndarray = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
+    return first
+
+
+def count_distinct(key: np.ndarray, other: np.ndarray, size: int) -> np.ndarray:
+    """Per key, the number of distinct non-missing ``other`` codes."""
+    use = other >= 0
+    pair, _ = combine_codes((key[use], size), (other[use], int(other.max(initial=-1)) + 1))
+    once = first_rows(pair)
+    return np.bincount(key[use][once], minlength=size)
+
+
 def crosswalk(findings: pd.DataFrame) -> pd.DataFrame:
     """Return one row per problem code x rule x suggestion set, sorted by lines affected.
 
     Amounts are summed over distinct service lines, so a line with two findings in the same
     group counts once; ``billed``/``denied`` are NaN when no line in the group has an amount.
+    Grouping runs on integer codes, not strings, so it stays fast on large reports.
     """
-    codes, texts = suggestion_texts(findings["suggestions"])
-    frame = pd.DataFrame(
-        {
-            "problem_code": problem_codes(findings),
-            "code": findings["code"].astype("string"),
-            "rule": findings["name"].astype("string"),
-            "severity": findings["severity"].astype("string"),
-            "suggested_codes": codes,
-            "suggestions": texts,
-            "line_id": findings["line_id"],
-            "claim_id": findings["claim_id"],
-            "billed": findings["billed"].astype("float64"),
-            "denied": findings["denied"].astype("float64"),
-        }
-    )
-    frame = frame[frame["problem_code"].notna()]
-    if frame.empty:
+    problem = problem_codes(findings)
+    keep = problem.notna().to_numpy()
+    if not keep.any():
         return pd.DataFrame(
             {
                 name: pd.Series(
@@ -197,25 +229,59 @@ def crosswalk(findings: pd.DataFrame) -> pd.DataFrame:
                 for name in CROSSWALK_COLUMNS
             }
         )
-    key = ["problem_code", "code", "rule", "suggested_codes"]
-    counts = frame.groupby(key, sort=False, observed=True).agg(
-        severity=("severity", "first"),
-        suggestions=("suggestions", "first"),
-        findings=("line_id", "size"),
-        claims=("claim_id", "nunique"),
+    f = findings[keep]
+    problem = problem[keep]
+    sugg_index, sugg_uniques = factorize_suggestions(f["suggestions"])
+    key, size = combine_codes(
+        codes_of(problem),
+        codes_of(f["code"]),
+        codes_of(f["name"]),
+        (sugg_index, len(sugg_uniques)),
     )
-    per_line = frame.drop_duplicates(subset=[*key, "line_id"])
-    grouped = per_line.groupby(key, sort=False, observed=True)
-    amounts = grouped[["billed", "denied"]].sum(min_count=1)
-    amounts["lines"] = grouped.size()
-    table = counts.join(amounts).reset_index()
+    first = first_rows(key)
+    line_key, _ = codes_of(f["line_id"])
+    per_line, _ = combine_codes((key, size), (line_key, int(line_key.max()) + 1))
+    line_rows = first_rows(per_line)
+    line_groups = key[line_rows]
+    sums = {}
+    for name in ("billed", "denied"):
+        amounts = f[name].to_numpy(dtype="float64", na_value=np.nan)[line_rows]
+        known = ~np.isnan(amounts)
+        total = np.bincount(line_groups, weights=np.where(known, amounts, 0.0), minlength=size)
+        any_known = np.bincount(line_groups, weights=known, minlength=size) > 0
+        sums[name] = np.where(any_known, total, np.nan)
+    claim_key, _ = codes_of(f["claim_id"])
+    pairs = sugg_uniques
+    table = pd.DataFrame(
+        {
+            "problem_code": problem.iloc[first].to_numpy(),
+            "code": f["code"].iloc[first].to_numpy(),
+            "rule": f["name"].iloc[first].to_numpy(),
+            "severity": f["severity"].iloc[first].to_numpy(),
+            "suggested_codes": [
+                " ".join(c for c, _ in pairs[i]) for i in sugg_index[first].tolist()
+            ],
+            "suggestions": [
+                "; ".join(f"{c} {t}".rstrip() for c, t in pairs[i])
+                for i in sugg_index[first].tolist()
+            ],
+            "findings": np.bincount(key, minlength=size),
+            "lines": np.bincount(line_groups, minlength=size),
+            "claims": count_distinct(key, claim_key, size),
+            "billed": sums["billed"],
+            "denied": sums["denied"],
+        }
+    )
+    table = table.astype(
+        {name: "string" for name in ("problem_code", "code", "rule", "severity")}
+        | {"suggested_codes": "string", "suggestions": "string"}
+    )
     table = table.sort_values(
         ["lines", "findings", "problem_code", "code"],
         ascending=[False, False, True, True],
         kind="stable",
     )
-    table = table[list(CROSSWALK_COLUMNS)].reset_index(drop=True)
-    return table.astype({"findings": "int64", "lines": "int64", "claims": "int64"})
+    return table[list(CROSSWALK_COLUMNS)].reset_index(drop=True)
 
 
 def none_if_missing(values: pd.Series) -> np.ndarray:
