@@ -40,9 +40,12 @@ class Context:
 
     def header_of(self, name: str) -> pd.Series:
         """Per row, the header of canonical field ``name`` in the row's own file."""
-        files = self.frame["source_file"].astype("object")
-        headers = {k: _first(v.get(name)) for k, v in self.column_maps.items()}
-        return files.map(headers).astype("object").fillna(name)
+        files = self.frame["source_file"].astype("category")
+        headers = [
+            _first(self.column_maps.get(str(c), {}).get(name)) or name for c in files.cat.categories
+        ]
+        lookup = np.array([*headers, name], dtype=object)
+        return pd.Series(lookup[files.cat.codes.to_numpy()], index=files.index)
 
     @cached_property
     def rejected(self) -> pd.Series:
@@ -79,8 +82,10 @@ class Context:
         responsibility is present; 0 otherwise; NaN when the billed amount is unknown.
         """
         f = self.frame
-        other = f["carc"].fillna("").str.replace(_NOT_DENIAL_RE, " ", regex=True)
-        denial = (other.str.strip() != "") & (f["paid"].fillna(0) <= 0)
+        codes, uniques = pd.factorize(f["carc"].fillna(""))
+        other = pd.Series(uniques).str.replace(_NOT_DENIAL_RE, " ", regex=True).str.strip()
+        denies = (other != "").to_numpy()[codes]
+        denial = denies & (f["paid"].fillna(0) <= 0).to_numpy()
         return pd.Series(np.where(denial, f["billed"], 0.0), index=f.index)
 
     @cached_property
@@ -99,51 +104,62 @@ def _first(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _take(
+    values: pd.Series | str | None, frame_index: pd.Index, pos: np.ndarray, default: Any = None
+) -> np.ndarray:
+    """Values at positions ``pos``: a Series aligned to the frame or indexed by hit rows only,
+    or one value for every hit."""
+    if isinstance(values, pd.Series):
+        if len(values) == len(frame_index):
+            picked = values.take(pos)
+        else:
+            picked = values.reindex(frame_index[pos])
+        return picked.to_numpy(dtype=object, na_value=None)
+    out = np.empty(len(pos), dtype=object)
+    out[:] = [values if values is not None else default] * len(pos)
+    return out
+
+
 def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
-    mask = hits.mask.fillna(False).astype(bool)
-    if not mask.any():
+    pos = np.flatnonzero(hits.mask.fillna(False).to_numpy(dtype=bool))
+    if not len(pos):
         return empty_findings()
-    f = ctx.frame.loc[mask]
-    n = len(f)
-    dx = ctx.dx.loc[mask]
+    frame = ctx.frame
+    idx = frame.index
 
-    def pick(value: pd.Series | str | None, default: Any = None) -> Any:
-        if isinstance(value, pd.Series):
-            return value.loc[mask].to_numpy(dtype=object)
-        out = np.empty(n, dtype=object)
-        out[:] = [value if value is not None else default] * n
-        return out
+    def col(name: str) -> np.ndarray:
+        return frame[name].take(pos).to_numpy()
 
-    suggestions = pick(hits.suggestions, ())
+    def text(name: str) -> np.ndarray:
+        return frame[name].take(pos).to_numpy(dtype=object, na_value=None)
+
     return pd.DataFrame(
         {
             "code": r.code,
             "name": r.name,
             "severity": r.severity.value,
-            "message": pick(hits.message),
-            "claim_id": f["claim_id"].to_numpy(dtype=object),
-            "line": f["line"].to_numpy(),
-            "dx_position": f["dx_position"].to_numpy(),
-            "value": pick(hits.value)
-            if hits.value is not None
-            else f["dx_value"].to_numpy(dtype=object),
-            "normalized": dx["normalized"].to_numpy(dtype=object),
-            "date_of_service": f["date_of_service"].to_numpy(),
-            "suggestions": suggestions,
-            "fix_applicability": pick(hits.fix_applicability),
-            "fix_replacement": pick(hits.fix_replacement),
-            "file": f["source_file"].astype("object").to_numpy(),
-            "sheet": f["source_sheet"].astype("object").to_numpy(),
-            "row": f["source_row"].to_numpy(),
-            "column": pick(hits.column)
+            "message": _take(hits.message, idx, pos),
+            "claim_id": text("claim_id"),
+            "line": col("line"),
+            "dx_position": col("dx_position"),
+            "value": _take(hits.value, idx, pos) if hits.value is not None else text("dx_value"),
+            "normalized": ctx.dx["normalized"].take(pos).to_numpy(dtype=object, na_value=None),
+            "date_of_service": col("date_of_service"),
+            "suggestions": _take(hits.suggestions, idx, pos, ()),
+            "fix_applicability": _take(hits.fix_applicability, idx, pos),
+            "fix_replacement": _take(hits.fix_replacement, idx, pos),
+            "file": text("source_file"),
+            "sheet": text("source_sheet"),
+            "row": col("source_row"),
+            "column": _take(hits.column, idx, pos)
             if hits.column is not None
-            else f["dx_column"].to_numpy(dtype=object),
-            "line_id": f["line_id"].to_numpy(),
-            "procedure": f["procedure"].to_numpy(dtype=object),
-            "billed": f["billed"].to_numpy(),
-            "denied": ctx.denied.loc[mask].to_numpy(),
-            "carc": f["carc"].to_numpy(dtype=object),
-            "rarc": f["rarc"].to_numpy(dtype=object),
+            else text("dx_column"),
+            "line_id": col("line_id"),
+            "procedure": text("procedure"),
+            "billed": col("billed"),
+            "denied": ctx.denied.take(pos).to_numpy(),
+            "carc": text("carc"),
+            "rarc": text("rarc"),
         }
     )
 

@@ -28,11 +28,17 @@ def per_unique(keys: pd.DataFrame, make: Callable[..., Any]) -> pd.Series:
     """Compute ``make(*row)`` once per distinct row of ``keys`` and map it back (no row loop)."""
     if keys.empty:
         return pd.Series([], index=keys.index, dtype="object")
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys.astype("object")))
-    values = np.empty(len(uniques), dtype=object)
-    for i, key in enumerate(uniques):
-        values[i] = make(*key)
-    return pd.Series(values[codes], index=keys.index)
+    combined = np.zeros(len(keys), dtype=np.int64)
+    columns = []
+    for name in keys.columns:
+        codes, uniques = pd.factorize(keys[name], use_na_sentinel=False)
+        combined = combined * (len(uniques) + 1) + codes
+        columns.append((codes, uniques))
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    values = np.empty(len(first), dtype=object)
+    for i, row in enumerate(first):
+        values[i] = make(*(uniques[codes[row]] for codes, uniques in columns))
+    return pd.Series(values[inverse], index=keys.index)
 
 
 def fixes(suggestions: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -61,13 +67,12 @@ def status_hits(ctx: Context, status: str, fix: Applicability | None = None) -> 
     first_date = sub_dates.groupby([norm, release]).transform("min")
     keys = pd.DataFrame({"norm": norm, "release": release, "date": first_date})
     reasons = per_unique(keys, lambda code, _release, day: ref.lookup(code, on=day.date()).reason)
-    message = pd.Series(pd.NA, index=mask.index, dtype="object")
-    message.loc[mask] = reasons
-    suggestions = dx["suggestions"]
+    message = reasons
+    suggestions = dx["suggestions"][mask]
     if fix is None:
-        applicability, replacement = fixes(suggestions.where(mask))
+        applicability, replacement = fixes(suggestions)
     else:
-        applicability = pd.Series(fix.value, index=mask.index, dtype="object")
+        applicability = pd.Series(fix.value, index=suggestions.index, dtype="object")
         replacement = suggestions.map(lambda s: s[0].code if s else None, na_action="ignore")
     return Hits(mask, message, suggestions, applicability, replacement)
 

@@ -43,7 +43,7 @@ def invalid_date(ctx: Context) -> Hits:
         Correct the date in the export (or in the practice-management system) and check again.
     """
     mask = _first_row_of_line(ctx, ctx.rejected == "invalid-date")
-    raw = ctx.frame["date_raw"].fillna("").str.strip()
+    raw = ctx.frame["date_raw"][mask].fillna("").str.strip()
     message = (
         'Date of service "' + raw + '" cannot be read; write it as YYYY-MM-DD or '
         "MM/DD/YYYY. This line was not checked."
@@ -53,7 +53,7 @@ def invalid_date(ctx: Context) -> Hits:
         mask,
         message,
         column=ctx.header_of("date_of_service"),
-        value=ctx.frame["date_raw"].astype("object"),
+        value=ctx.frame["date_raw"][mask].astype("object"),
     )
 
 
@@ -121,15 +121,15 @@ def duplicate_diagnosis(ctx: Context) -> Hits:
     frame = pd.DataFrame({"claim": ctx.claim_key, "code": norm, "pos": pos})
     first = frame.groupby(["claim", "code"], sort=False)["pos"].transform("min")
     mask = (use & (pos > first)).fillna(False).astype(bool)
-    dup_at = frame["pos"].astype("string")
+    first, norm, pos = first[mask], norm[mask], pos[mask]
     message = (
         norm.astype("string")
         + " is listed twice on claim "
-        + f["claim_id"]
+        + f["claim_id"][mask]
         + ": at diagnosis positions "
         + first.astype("Int64").astype("string")
         + " and "
-        + dup_at
+        + pos.astype("Int64").astype("string")
         + "; remove the repeat or code what was meant."
     )
     return Hits(mask, message.astype("object"), fix_applicability="display_only")
@@ -166,5 +166,5 @@ def missing_diagnosis(ctx: Context) -> Hits:
     any_dx = (ctx.has_dx & checked).groupby(key).transform("any")
     first = checked & ~key.where(checked).duplicated()
     mask = checked & ~any_dx & first
-    message = "Claim " + ctx.frame["claim_id"] + " has no diagnosis code; add at least one."
+    message = "Claim " + ctx.frame["claim_id"][mask] + " has no diagnosis code; add at least one."
     return Hits(mask, message.astype("object"), column=ctx.header_of("dx"))
