@@ -483,7 +483,8 @@ class Reference:
         normalized = np.where(klen > 3, dotted3, key)
         normalized = np.where(e9, np.where(klen > 4, dotted4, key), normalized)
         normalized = np.where(kind == 5, text_o, normalized)
-        normalized = np.where(kind == 0, None, normalized).astype(object)
+        normalized = normalized.astype(object)
+        normalized[kind == 0] = None
         return _Parsed(normalized, kind, pos, listed9, key)
 
     def _placeholder(self, key: str) -> int:
@@ -685,6 +686,11 @@ class Reference:
         day = _day(_as_date(on))
         found, _ = self._backward(self._undot(code), self._seg(day), day)
         return [self._sugg(c) for c in dict.fromkeys(found)]
+
+    def billable_codes(self, release: int) -> frozenset[str]:
+        """Undotted billable codes of the release at position ``release`` (0 = oldest)."""
+        bits = ((self._bill >> release) & 1).astype(bool)
+        return frozenset(str(c) for c in self._code_arr[bits])
 
     def release_name(self, on: date | str) -> str:
         """Name of the release in force on a date ("FY2023"); the ICD-9-CM era before FY2016."""

@@ -7,6 +7,7 @@ fixed writer options, no pandas metadata, no timestamps) so a rebuild is byte-id
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -62,6 +63,18 @@ def release_name(effective: date) -> str:
     return f"FY{fiscal_year} {month} update"
 
 
+def _prefixes(code: str) -> tuple[str, ...]:
+    """Header candidates of a code: prefixes of 3+ characters not ending in a placeholder X."""
+    found = _PREFIXES.get(code)
+    if found is None:
+        found = tuple(p for p in (code[:n] for n in range(3, len(code))) if not p.endswith("X"))
+        _PREFIXES[code] = found
+    return found
+
+
+_PREFIXES: dict[str, tuple[str, ...]] = {}
+
+
 def derive_headers(billable: Iterable[str]) -> set[str]:
     """Return the header codes implied by a billable set.
 
@@ -71,10 +84,7 @@ def derive_headers(billable: Iterable[str]) -> set[str]:
     codes = set(billable)
     headers: set[str] = set()
     for code in codes:
-        for end in range(3, len(code)):
-            prefix = code[:end]
-            if not prefix.endswith("X"):
-                headers.add(prefix)
+        headers.update(_prefixes(code))
     return headers - codes
 
 
@@ -135,11 +145,19 @@ def _words(title: str | None) -> set[str]:
     return set(re.findall(r"[a-z]+", (title or "").lower())) - {"of", "and", "the", "with", "or"}
 
 
+def _starting_with(ordered: Sequence[str], prefix: str) -> list[str]:
+    """Items of a sorted sequence that start with ``prefix`` (binary search)."""
+    lo = bisect.bisect_left(ordered, prefix)
+    hi = bisect.bisect_left(ordered, prefix + "\x7f")
+    return list(ordered[lo:hi])
+
+
 def heuristic_successors(
     code: str,
     before: frozenset[str],
     after: frozenset[str],
     titles: Mapping[str, str | None],
+    _sorted: tuple[list[str], list[str]] | None = None,
 ) -> list[str]:
     """Guess the successors of ``code`` deleted between two releases.
 
@@ -147,18 +165,20 @@ def heuristic_successors(
     new release starting with it; else the new codes of the same category that share the most
     title words. Used only where the CMS conversion table has no row.
     """
-    added = after - before
+    added_sorted, after_sorted = _sorted or (sorted(after - before), sorted(after))
+    stem = code.split("X", 1)[0] if "X" in code[3:] else code
+    stem = stem if len(stem) >= 3 else code[:3]
     pattern = re.compile(re.escape(code).replace("X", "[0-9A-Z]") + ".*")
-    found = sorted(c for c in added if pattern.fullmatch(c) and c != code)
+    found = [c for c in _starting_with(added_sorted, stem) if pattern.fullmatch(c) and c != code]
     if found:
         return found
-    found = sorted(c for c in after if c.startswith(code) and c != code)
+    found = [c for c in _starting_with(after_sorted, code) if c != code]
     if found:
         return found
     words = _words(titles.get(code))
     best: list[str] = []
     best_score = 0.0
-    for cand in sorted(c for c in added if c[:3] == code[:3]):
+    for cand in _starting_with(added_sorted, code[:3]):
         other = _words(titles.get(cand))
         if not words or not other:
             continue
@@ -179,10 +199,12 @@ def heuristic_rows(
     """Heuristic crosswalk rows for every deletion the CMS table does not cover."""
     rows: list[dict[str, object]] = []
     for i in range(1, len(effective)):
-        for code in sorted(billable[i - 1] - billable[i]):
-            if (code, effective[i]) in known:
-                continue
-            for succ in heuristic_successors(code, billable[i - 1], billable[i], titles):
+        deleted = sorted(c for c in billable[i - 1] - billable[i] if (c, effective[i]) not in known)
+        if not deleted:
+            continue
+        ordered = (sorted(billable[i] - billable[i - 1]), sorted(billable[i]))
+        for code in deleted:
+            for succ in heuristic_successors(code, billable[i - 1], billable[i], titles, ordered):
                 rows.append(
                     {
                         "previous": code,
@@ -205,7 +227,7 @@ def write_table(table: pa.Table, path: Path, sort_by: Sequence[str]) -> None:
         table,
         tmp,
         compression="zstd",
-        compression_level=19,
+        compression_level=9,
         use_dictionary=True,
         write_statistics=False,
         row_group_size=1 << 20,
