@@ -29,10 +29,13 @@ from eobcheck.errors import InputError
 from eobcheck.model import DTYPES, conform, empty_frame
 from eobcheck.readers.base import ReadResult
 
-__all__ = ["join_remittance", "read_x12"]
+__all__ = ["join_remittance", "line_controls", "read_x12"]
 
-#: frame.attrs key holding REF*6R line control numbers, aligned with the frame rows.
+#: frame.attrs key holding the REF*6R line control numbers of the frame's rows, joined by
+#: _CTRL_SEP ("" where a line has none). One string, because pandas deep-copies attrs on
+#: every operation and a string copies for free where a list of 600,000 items does not.
 LINE_CONTROL_ATTR: Final = "x12_line_control"
+_CTRL_SEP: Final = "\x1f"
 
 # HI qualifiers that carry a diagnosis code, with the rank that orders them on the claim:
 # principal first, then other diagnoses, then admitting / reason-for-visit / external cause.
@@ -167,6 +170,8 @@ def _date(value: str) -> str | None:
 
 def _pointer(value: str) -> int:
     """Return a diagnosis pointer as an int; some senders write "1.00"; 0 when unreadable."""
+    if value.isdigit():
+        return int(value)
     m = re.fullmatch(r"(\d{1,2})(?:\.0*)?", value.strip())
     return int(m.group(1)) if m else 0
 
@@ -435,7 +440,7 @@ def _finish(cols: dict[str, list[object]], name: str, control: list[str | None])
         df["source_file"] = name
         df["source_sheet"] = None
         frame = conform(_with_float_columns(df))
-    frame.attrs[LINE_CONTROL_ATTR] = control
+    frame.attrs[LINE_CONTROL_ATTR] = _CTRL_SEP.join(c or "" for c in control)
     return frame
 
 
@@ -663,6 +668,17 @@ def read_x12(path: Path, *, line_id_start: int = 0, source_name: str | None = No
     )
 
 
+def line_controls(frame: pd.DataFrame) -> list[str | None] | None:
+    """Return the REF*6R line control number of each row of an X12 frame, or None."""
+    packed = frame.attrs.get(LINE_CONTROL_ATTR)
+    if not isinstance(packed, str) or not len(frame):
+        return None
+    values = packed.split(_CTRL_SEP)
+    if len(values) != len(frame):
+        return None  # the frame was filtered or concatenated: the numbers no longer align
+    return [v or None for v in values]
+
+
 def _occurrence(df: pd.DataFrame, keys: list[str]) -> pd.Series:
     return df.groupby(keys, dropna=False, sort=False).cumcount()
 
@@ -671,11 +687,13 @@ def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
     """Fill allowed/paid/carc/rarc of an 837 frame from an 835 frame (CLP01 = CLM01)."""
     money = ["allowed", "paid", "carc", "rarc"]
     out = claims.copy()
+    out.attrs = {}
     if remits.empty or claims.empty:
         return conform(out)
     r = remits.copy()
-    r_ctrl = remits.attrs.get(LINE_CONTROL_ATTR)
-    c_ctrl = claims.attrs.get(LINE_CONTROL_ATTR)
+    r.attrs = {}
+    r_ctrl = line_controls(remits)
+    c_ctrl = line_controls(claims)
     r["_ctrl"] = r_ctrl if r_ctrl is not None and len(r_ctrl) == len(r) else None
     out["_ctrl"] = c_ctrl if c_ctrl is not None and len(c_ctrl) == len(out) else None
     r["_ctrl"] = r["_ctrl"].astype("string")
@@ -715,10 +733,11 @@ def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
 
     fill = fill.set_index("line_id")
     for col in money:
-        mapped = out["line_id"].map(fill[col]) if col in fill else None
-        if mapped is not None:
-            out[col] = out[col].astype(object).where(out[col].notna(), mapped)
+        if col in fill:
+            mapped = out["line_id"].map(fill[col]).astype(out[col].dtype)
+            out[col] = out[col].fillna(mapped)
     out = out.drop(columns=["_ctrl"])
     result = conform(out)
-    result.attrs[LINE_CONTROL_ATTR] = list(claims.attrs.get(LINE_CONTROL_ATTR, []))
+    if LINE_CONTROL_ATTR in claims.attrs:
+        result.attrs[LINE_CONTROL_ATTR] = claims.attrs[LINE_CONTROL_ATTR]
     return result

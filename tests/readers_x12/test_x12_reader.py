@@ -9,7 +9,7 @@ import pytest
 
 from eobcheck.errors import InputError
 from eobcheck.model import COLUMNS, DTYPES
-from eobcheck.readers.x12 import LINE_CONTROL_ATTR, join_remittance, read_x12
+from eobcheck.readers.x12 import join_remittance, line_controls, read_x12
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(
@@ -206,7 +206,8 @@ def test_835_lines_money_codes_and_note(tmp_path: Path) -> None:
     assert frame["modifiers"].tolist()[0] == "GP 59"
     assert frame["payer"].tolist()[0] == "ACME HEALTH"
     assert any("835 carries no diagnosis codes" in n and "837" in n for n in result.notes)
-    assert frame.attrs[LINE_CONTROL_ATTR] == ["L1", "L2"]
+    assert line_controls(frame) == ["L1", "L2"]
+    assert line_controls(frame.iloc[:1]) is None  # filtered: no longer aligned
 
 
 def test_join_by_line_control_number(tmp_path: Path) -> None:
