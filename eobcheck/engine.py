@@ -92,10 +92,9 @@ class Context:
     def claim_key(self) -> pd.Series:
         """An integer per (file, claim id): claims are per input file."""
         f = self.frame
-        key, _ = pd.factorize(
-            pd.MultiIndex.from_arrays([f["source_file"], f["claim_id"].str.strip()])
-        )
-        return pd.Series(key, index=f.index)
+        files = f["source_file"].astype("category").cat.codes.to_numpy(dtype=np.int64)
+        claims, uniques = pd.factorize(f["claim_id"].str.strip())
+        return pd.Series(files * (len(uniques) + 1) + claims, index=f.index)
 
 
 def _first(value: Any) -> str | None:

@@ -113,8 +113,12 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
             col = df[name]
         elif name == "line_id":
             col = pd.Series(np.arange(n, dtype="int64"), index=df.index)
+        elif name == "source_row":  # as if row 1 held the header
+            col = pd.Series(np.arange(2, n + 2, dtype="int64"), index=df.index)
         elif dtype.startswith("datetime"):
             col = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+        elif dtype == "float64":
+            col = pd.Series(np.nan, index=df.index, dtype="float64")
         else:
             col = pd.Series(pd.NA, index=df.index, dtype="object")
         if dtype.startswith("datetime"):
