@@ -40,6 +40,34 @@ class Settings(BaseModel):
         default_factory=dict,
         description="Column mapping: canonical field -> header as written (a list for dx).",
     )
+    unrelated: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="Code pairs (prefixes allowed) coded together as unrelated conditions: "
+        "excludes1-conflict does not report them.",
+    )
+    packs: list[str] = Field(
+        default_factory=list,
+        description="Extra rule packs (YAML files) for procedure-diagnosis-mismatch; relative "
+        "paths are read from the configuration file's folder.",
+    )
+    builtin_packs: bool = Field(
+        default=True, description="Use the rule packs shipped with eobcheck."
+    )
+    unspecified_visits: int = Field(
+        default=3,
+        ge=2,
+        description="unspecified-persisting: fewest visits with the same unspecified code.",
+    )
+    unspecified_days: int = Field(
+        default=42,
+        ge=0,
+        description="unspecified-persisting: those visits must span more than this many days.",
+    )
+    episode_gap_days: int = Field(
+        default=30,
+        ge=1,
+        description="episode-region-change: most days between two visits of one episode.",
+    )
     source: str | None = Field(default=None, description="The file these settings came from.")
 
     @field_validator("select", "ignore", mode="before")

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from eobcheck.rule import Rule
+from eobcheck.rules.consistency import (
+    excludes1_conflict,
+    external_cause_first,
+    laterality_conflict,
+    manifestation_first,
+    sequela_first,
+)
 from eobcheck.rules.diagnosis import (
     icd9_code,
     incomplete_code,
@@ -18,6 +25,10 @@ from eobcheck.rules.records import (
     missing_claim_id,
     missing_diagnosis,
 )
+from eobcheck.rules.therapy import (
+    initial_encounter_for_therapy,
+    procedure_diagnosis_mismatch,
+)
 
 RULES: tuple[Rule, ...] = (
     malformed_code,
@@ -31,6 +42,13 @@ RULES: tuple[Rule, ...] = (
     missing_diagnosis,
     invalid_date,
     missing_claim_id,
+    excludes1_conflict,
+    external_cause_first,
+    manifestation_first,
+    sequela_first,
+    laterality_conflict,
+    initial_encounter_for_therapy,
+    procedure_diagnosis_mismatch,
 )
 
 BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}

@@ -1,0 +1,261 @@
+"""Procedure rules: do the diagnoses of a line support the therapy or service billed on it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from eobcheck.packs import Edit, Pack, Pattern, load_packs
+from eobcheck.reference.core import Suggestion
+from eobcheck.rule import Applicability, Hits, Severity, rule
+from eobcheck.rules.facts import BoolArray, Facts, facts
+
+if TYPE_CHECKING:
+    from eobcheck.engine import Context
+
+#: Physical medicine and rehabilitation, and chiropractic manipulative treatment.
+THERAPY: Final[dict[str, tuple[tuple[int, int], ...]]] = {
+    "therapy": ((97010, 97799), (98940, 98943))
+}
+
+GUIDELINES_7TH = (
+    "ICD-10-CM Official Guidelines for Coding and Reporting, I.C.19.a (7th character A: active "
+    "treatment; D: encounters after active treatment, in the healing or recovery phase)"
+)
+TABULAR_7TH = "ICD-10-CM Tabular List: 7th-character definitions (FY2026, April 2026 edition)"
+DENIALS_11 = "CARC 11 (diagnosis inconsistent with the procedure)"
+
+
+def _txt(values: object) -> pd.Series:
+    return pd.Series(values, dtype="object").astype("string").fillna("")
+
+
+@rule(
+    "PX001",
+    "initial-encounter-for-therapy",
+    Severity.WARNING,
+    "An injury code for the initial encounter (7th character A) on a therapy line.",
+    sources=(GUIDELINES_7TH, TABULAR_7TH, DENIALS_11),
+)
+def initial_encounter_for_therapy(ctx: Context) -> Hits:
+    """
+    What it does:
+        Flags an injury code (chapter 19, S00-T88) whose 7th character is an initial encounter
+        (A; for fractures also B or C) on a physical, occupational or chiropractic therapy
+        line (procedure 97010-97799 or 98940-98943). It suggests the same code with the
+        subsequent-encounter character D when that code is valid on the date of service.
+        When the line has diagnosis pointers only the pointed diagnoses count.
+
+    Why it matters:
+        The 7th character A is for active treatment (the emergency visit, surgery, the
+        evaluation by a new physician). Therapy usually follows active treatment and is coded
+        D; an A code on a therapy line is a common reason for a CARC 11 denial. It can be
+        right (therapy as part of active treatment), so this is a warning.
+
+    Example:
+        `S33.5XXA` (sprain of ligaments of lumbar spine, initial encounter) on a 97110 line:
+        `S33.5XXD` is suggested.
+
+    Fix:
+        Use the subsequent-encounter code when active treatment is over. The suggestion is an
+        unsafe fix: a coder confirms it against the record.
+    """
+    fx = facts(ctx)
+    codes = pd.Series(fx.codes.to_numpy(dtype=object))
+    sev = fx.tabular.seventh_characters(codes)
+    meaning = sev["seventh_meaning"].astype("string").fillna("")
+    injury = pd.Series(fx.undotted).str[:1].isin(["S", "T"]).to_numpy(dtype=bool)
+    initial = injury & meaning.str.startswith("initial encounter").to_numpy(dtype=bool)
+    allows_d = sev["allowed"].astype("string").fillna("").str.contains("D").to_numpy(dtype=bool)
+    family = fx.procedure_family(THERAPY).notna().to_numpy(dtype=bool)
+    sel = initial[fx.code_id] & family & fx.pointed()
+    rows = fx.rows[sel]
+    code = fx.codes.to_numpy(dtype=object)[fx.code_id[sel]]
+    with_d = (pd.Series(code, dtype="object").str[:-1] + "D").to_numpy(dtype=object)
+    target = with_d.copy()
+    target[~allows_d[fx.code_id[sel]]] = None
+    dates = ctx.frame["date_of_service"].iloc[rows].reset_index(drop=True)
+    status = ctx.reference.check(pd.Series(target, dtype=object), dates)
+    valid = (status["status"] == "valid").to_numpy(dtype=bool)
+    target[~valid] = None
+    titles = status["title"].astype("object").to_numpy()
+    inv, uniq = pd.factorize(pd.Series(target, dtype=object))
+    first = pd.Series(np.arange(len(inv))).groupby(inv).first()
+    sugg = np.empty(len(uniq) + 1, dtype=object)
+    for i, c in enumerate(uniq):
+        sugg[i] = (Suggestion(code=str(c), title=_title(titles[first[i]])),)
+    sugg[len(uniq)] = ()
+    per_row = sugg[np.where(inv < 0, len(uniq), inv)]
+    proc = _txt(ctx.frame["procedure"].to_numpy(dtype=object)[rows])
+    advice = pd.Series(
+        np.where(
+            valid,
+            "; if active treatment is over, code the subsequent encounter: "
+            + _txt(target).to_numpy(dtype=object)
+            + ".",
+            "; if active treatment is over, code the subsequent encounter.",
+        ),
+        dtype="string",
+    )
+    msg = (
+        _txt(code)
+        + " ("
+        + _txt(meaning.to_numpy(dtype=object)[fx.code_id[sel]])
+        + ") is billed on therapy line "
+        + _txt(ctx.frame["line"].to_numpy(dtype=object)[rows])
+        + " (procedure "
+        + proc
+        + ") of claim "
+        + _txt(ctx.frame["claim_id"].to_numpy(dtype=object)[rows])
+        + advice
+    )
+    suggestions = fx.series(sel, per_row)
+    unsafe = np.full(len(rows), Applicability.UNSAFE.value, dtype=object)
+    unsafe[~valid] = None
+    applicability = fx.series(sel, unsafe)
+    replacement = fx.series(sel, target)
+    return Hits(
+        fx.mask(sel),
+        fx.series(sel, msg.to_numpy(dtype=object)),
+        suggestions,
+        applicability,
+        replacement,
+    )
+
+
+def _title(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _packs(ctx: Context) -> list[Pack]:
+    cfg = ctx.settings
+    base = Path(cfg.source).resolve().parent if cfg.source else None
+    return load_packs(tuple(cfg.packs), builtin=cfg.builtin_packs, base=base)
+
+
+def _pattern_index(fx: Facts, patterns: list[Pattern]) -> npt.NDArray[np.int64]:
+    """Per distinct code: index of the first pattern it matches, -1 for none."""
+    out = np.full(len(fx.codes), -1, dtype=np.int64)
+    undot, titles = fx.undotted, fx.titles
+    for i in range(len(fx.codes)):
+        for k, pat in enumerate(patterns):
+            if pat.matches(str(undot[i]), str(titles[i])):
+                out[i] = k
+                break
+    return out
+
+
+def _per_unique(values: pd.Series, test: Callable[[str], bool]) -> BoolArray:
+    inv, uniq = pd.factorize(values.fillna("").astype(str))
+    ok = np.array([test(str(u)) for u in uniq] + [False], dtype=bool)
+    return ok[np.where(inv < 0, len(uniq), inv)]
+
+
+def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, pd.Series]:
+    """Selection over the used rows and messages for one edit."""
+    f = fx.ctx.frame
+    proc = pd.Series(f["procedure"].to_numpy(dtype=object)[fx.rows], dtype="object")
+    covered = _per_unique(proc.str.strip().str.upper(), edit.covers)
+    if edit.payer is not None:
+        payer_re = re.compile(edit.payer, flags=re.IGNORECASE)
+        payer = pd.Series(f["payer"].to_numpy(dtype=object)[fx.rows], dtype="object")
+        covered &= _per_unique(payer, lambda p: p == "" or payer_re.search(p) is not None)
+    empty = np.zeros(len(fx.rows), dtype=bool)
+    if not covered.any():
+        return empty, pd.Series([], dtype="object")
+    codes = fx.codes.to_numpy(dtype=object)
+    claim = fx.claim
+    if edit.check == "only-unsupported":
+        idx = _pattern_index(fx, list(edit.not_supporting))[fx.code_id]
+        all_bad = pd.Series(idx >= 0).groupby(claim).transform("all").to_numpy(dtype=bool)
+        sel = covered & fx.first_used & all_bad
+        notes = np.array([p.note for p in edit.not_supporting], dtype=object)
+        detail = ": " + _txt(codes[fx.code_id[sel]]) + " is " + _txt(notes[np.maximum(idx[sel], 0)])
+    elif edit.check == "primary-supported":
+        idx = _pattern_index(fx, list(edit.supporting))[fx.code_id]
+        sel = covered & fx.first & (idx < 0)
+        detail = ": the first-listed diagnosis is " + _txt(codes[fx.code_id[sel]])
+    else:
+        idx = _pattern_index(fx, list(edit.supporting))[fx.code_id]
+        good = pd.DataFrame({"claim": claim, "code": np.where(idx >= 0, fx.code_id, -1)})
+        n_good = good[good["code"] >= 0].drop_duplicates().groupby("claim")["code"].size()
+        count = n_good.reindex(claim).fillna(0).to_numpy(dtype=np.int64)
+        sel = covered & fx.first_used & (count < edit.min_supporting)
+        detail = ": the claim has " + _txt(count[sel]) + " (" + edit.supporting[0].note + ")"
+    rows = fx.rows[sel]
+    msg = (
+        "Procedure "
+        + _txt(f["procedure"].to_numpy(dtype=object)[rows])
+        + " on claim "
+        + _txt(f["claim_id"].to_numpy(dtype=object)[rows])
+        + ": "
+        + edit.message.strip()
+        + detail
+        + " [pack "
+        + pack.pack
+        + ", "
+        + edit.id
+        + "; "
+        + "; ".join(edit.sources)
+        + "]"
+    )
+    return sel, msg
+
+
+@rule(
+    "PX002",
+    "procedure-diagnosis-mismatch",
+    Severity.WARNING,
+    "The claim's diagnoses do not support the procedure, per a rule pack.",
+    sources=(
+        "Rule packs in eobcheck/rules/packs (each edit cites its own sources)",
+        "CMS Medicare Benefit Policy Manual (Pub. 100-02), Chapter 15, sections 220 and 240",
+        DENIALS_11,
+        "CARC 50 (not deemed a medical necessity)",
+    ),
+)
+def procedure_diagnosis_mismatch(ctx: Context) -> Hits:
+    """
+    What it does:
+        Applies the rule packs: YAML files that map procedure code sets to diagnosis patterns
+        that support them or do not. Each edit checks one of: every diagnosis of the claim is
+        in the edit's "not supporting" list; the line's first-listed diagnosis is not in its
+        "supporting" list; the claim has fewer distinct supporting diagnoses than needed. The
+        shipped packs cover therapy (97010-97799) on a claim whose only diagnoses are a
+        fracture in its initial encounter or screening/history Z codes, and Medicare
+        chiropractic manipulation (98940-98942) without a first-listed subluxation code
+        (M99.00-M99.05) or with fewer regions than the level billed. Add your own packs with
+        the `packs` setting (see docs/rule-packs.md).
+
+    Why it matters:
+        A diagnosis can be valid and still not justify the service: the line is denied as
+        inconsistent with the procedure (CARC 11) or not medically necessary (CARC 50).
+
+    Example:
+        `S32.2XXA` (fracture of coccyx, initial encounter) as the only diagnosis of a
+        low-back physical-therapy claim (97110, 97140); `M54.50` first-listed on a Medicare
+        98940 line.
+
+    Fix:
+        Code the condition the service treats (for an injury, usually its subsequent-encounter
+        code); for Medicare chiropractic, list the subluxation code of each region treated
+        first.
+    """
+    fx = facts(ctx)
+    chosen = np.zeros(len(fx.rows), dtype=bool)
+    message = np.empty(len(fx.rows), dtype=object)
+    for pack in _packs(ctx):
+        for edit in pack.edits:
+            sel, msg = _edit_hits(fx, pack, edit)
+            if not sel.any():
+                continue
+            new = sel & ~chosen
+            message[new] = msg.to_numpy(dtype=object)[new[sel]]
+            chosen |= new
+    return Hits(fx.mask(chosen), fx.series(chosen, message[chosen]))
