@@ -9,9 +9,10 @@ columns are turned into one row per line x diagnosis position with numpy index a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,33 @@ def _null_column(dtype: str, n: int) -> pd.Series:
     return pd.Series(np.full(n, np.datetime64("NaT"), "datetime64[ns]"), copy=False)
 
 
+def _carc(
+    n: int, carc: pd.Series | None, group: pd.Series | None, reason: pd.Series | None
+) -> pd.Series:
+    """Adjustment codes from a combined column, separate group/reason columns, or both."""
+    pair = None
+    if reason is not None:
+        pair = V.parse_carc_pair(group if group is not None else _strings(n), reason)
+    if carc is None:
+        assert pair is not None
+        return pair
+    combined = V.parse_carc(carc)
+    # both shapes present: the combined column wins where it has codes
+    return combined if pair is None else combined.fillna(pair)
+
+
+def _line(n: int, given: pd.Series | None, claims: pd.Series | None) -> pd.Series:
+    """Line numbers: given, else 1.. in input order within each claim."""
+    parsed = None if given is None else V.parse_int(given)
+    if parsed is not None and not parsed.isna().any():
+        return parsed
+    within = _count_within(None if claims is None else V.blank_to_na(claims), n)
+    counted = pd.Series(pd.arrays.IntegerArray(within, np.zeros(n, bool)), copy=False)
+    return counted if parsed is None else parsed.fillna(counted)
+
+
 def _line_frame(raw: RawTable, cmap: ColumnMap) -> dict[str, pd.Series]:
-    """Parse every non-diagnosis field once per input line."""
+    """Parse every non-diagnosis field once per input line (columns in parallel)."""
     n = len(raw)
     f = cmap.fields
 
@@ -101,59 +127,43 @@ def _line_frame(raw: RawTable, cmap: ColumnMap) -> dict[str, pd.Series]:
         i = f.get(name)
         return None if i is None else raw.columns[i]
 
-    out: dict[str, pd.Series] = {}
+    tasks: dict[str, tuple[Callable[..., pd.Series], tuple[object, ...]]] = {}
     for name in ("claim_id", "patient_id", "payer", "provider", "dx_pointers"):
         c = col(name)
         if c is not None:
-            out[name] = V.blank_to_na(c)
+            tasks[name] = (V.blank_to_na, (c,))
     dos = col("date_of_service")
-    if dos is None:
-        out["date_raw"] = _strings(n)
-        out["date_of_service"] = pd.Series(np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
-    else:
-        out["date_raw"] = V.blank_to_na(dos)
-        out["date_of_service"] = V.parse_dates(dos)
+    if dos is not None:
+        tasks["date_raw"] = (V.blank_to_na, (dos,))
+        tasks["date_of_service"] = (V.parse_dates, (dos,))
     c = col("birth_date")
     if c is not None:
-        out["birth_date"] = V.parse_dates(c, past_only=True)
-    c = col("age")
-    if c is not None:
-        out["age"] = V.parse_int(c)
-    c = col("sex")
-    if c is not None:
-        out["sex"] = V.parse_sex(c)
-    for name in ("billed", "allowed", "paid"):
+        tasks["birth_date"] = (partial(V.parse_dates, past_only=True), (c,))
+    simple = {
+        "age": V.parse_int,
+        "sex": V.parse_sex,
+        "billed": V.parse_amounts,
+        "allowed": V.parse_amounts,
+        "paid": V.parse_amounts,
+        "procedure": V.parse_procedure,
+        "rarc": V.parse_code_list,
+    }
+    for name, parse in simple.items():
         c = col(name)
         if c is not None:
-            out[name] = V.parse_amounts(c)
-    c = col("procedure")
-    if c is not None:
-        out["procedure"] = V.parse_procedure(c)
+            tasks[name] = (parse, (c,))
     if cmap.modifiers:
-        out["modifiers"] = V.parse_modifiers([raw.columns[i] for i in cmap.modifiers])
+        tasks["modifiers"] = (V.parse_modifiers, ([raw.columns[i] for i in cmap.modifiers],))
     carc, group, reason = col("carc"), col("carc_group"), col("carc_reason")
-    if carc is not None:
-        out["carc"] = V.parse_carc(carc)
-        if reason is not None:
-            # both shapes present: the combined column wins where it has codes
-            pair = V.parse_carc_pair(group if group is not None else _strings(n), reason)
-            out["carc"] = out["carc"].fillna(pair)
-    elif reason is not None:
-        out["carc"] = V.parse_carc_pair(group if group is not None else _strings(n), reason)
-    c = col("rarc")
-    if c is not None:
-        out["rarc"] = V.parse_code_list(c)
-    # line: given, else 1.. in input order within each claim
-    c = col("line")
-    given = None if c is None else V.parse_int(c)
-    if given is not None and not given.isna().any():
-        out["line"] = given
-    else:
-        counted = pd.Series(
-            pd.arrays.IntegerArray(_count_within(out.get("claim_id"), n), np.zeros(n, bool))
-        )
-        out["line"] = counted if given is None else given.fillna(counted)
-    return out
+    if carc is not None or reason is not None:
+        tasks["carc"] = (_carc, (n, carc, group, reason))
+    tasks["line"] = (_line, (n, col("line"), col("claim_id")))
+    # arrow kernels release the GIL, so independent columns parse side by side
+    if _THREADS == 1:
+        return {name: fn(*args) for name, (fn, args) in tasks.items()}
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        futures = {name: pool.submit(fn, *args) for name, (fn, args) in tasks.items()}
+        return {name: fut.result() for name, fut in futures.items()}
 
 
 def _count_within(claims: pd.Series | None, n: int) -> np.ndarray:
@@ -200,34 +210,40 @@ def _diagnoses(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndar
     if cmap.dx:
         k = len(cmap.dx)
         arrays = [_as_arrow(raw.columns[i]) for i, _ in cmap.dx]
-        valid = np.column_stack([_nonblank(raw.columns[i]) for i, _ in cmap.dx])
-        item_line, item_col = np.nonzero(valid)  # row-major: by line, then by column
+        # column 0 marks lines without any diagnosis, so that the row-major nonzero() of
+        # the matrix lists every output row in order: one row per line x position present,
+        # or the single empty row of a line with none
+        valid = np.empty((n, k + 1), dtype=bool)
+        for j, (i, _) in enumerate(cmap.dx, start=1):
+            valid[:, j] = _nonblank(raw.columns[i])
+        valid[:, 0] = ~valid[:, 1:].any(axis=1)
+        line_idx, col = np.nonzero(valid)
         values = pa.concat_arrays(arrays) if k > 1 else arrays[0]
-        item_src = item_col * n + item_line  # index into the position-major concatenation
-        positions = np.array([pos for _, pos in cmap.dx], dtype=np.int64)
-        item_pos = positions[item_col]
+        # index into the position-major concatenation; -1 (null) for the empty rows
+        take = np.where(col > 0, (col - 1) * n + line_idx, -1)
+        positions = np.array([0] + [pos for _, pos in cmap.dx], dtype=np.int64)
+        pos = positions[col]
         headers = [cmap.headers[i] for i, _ in cmap.dx]
-    else:
-        assert cmap.dx_list is not None
-        headers = [cmap.headers[cmap.dx_list]]
-        cell = _as_arrow(raw.columns[cmap.dx_list])
-        lists = pc.split_pattern_regex(cell, DX_LIST_SEPARATORS)
-        flat = pc.list_flatten(lists)
-        parents = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
-        keep = np.asarray(pc.fill_null(pc.not_equal(flat, ""), False), dtype=bool)
-        item_line = parents[keep]
-        item_src = np.flatnonzero(keep)
-        values = flat
-        item_col = np.zeros(len(item_line), dtype=np.int64)
-        item_pos = np.zeros(len(item_line), dtype=np.int64)  # set from rank below
+        dx_value = values.take(pa.array(take, mask=col == 0))
+        dx_column = pa.array(headers, pa.large_string()).take(pa.array(col - 1, mask=col == 0))
+        return line_idx, dx_value, pos, dx_column
+    assert cmap.dx_list is not None
+    headers = [cmap.headers[cmap.dx_list]]
+    cell = _as_arrow(raw.columns[cmap.dx_list])
+    lists = pc.split_pattern_regex(cell, DX_LIST_SEPARATORS)
+    values = pc.list_flatten(lists)
+    parents = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
+    keep = np.asarray(pc.fill_null(pc.not_equal(values, ""), False), dtype=bool)
+    item_line = parents[keep]
+    item_src = np.flatnonzero(keep)
     line_idx, item_out, rank = _expand(item_line, n)
     total = len(line_idx)
     take = np.full(total, -1, dtype=np.int64)
     take[item_out] = item_src
     pos = np.zeros(total, dtype=np.int64)
-    pos[item_out] = item_pos if cmap.dx else rank + 1
+    pos[item_out] = rank + 1
     colcode = np.full(total, -1, dtype=np.int64)
-    colcode[item_out] = item_col
+    colcode[item_out] = 0
     dx_value = values.take(pa.array(take, mask=take < 0))
     dx_column = pa.array(headers, pa.large_string()).take(pa.array(colcode, mask=colcode < 0))
     return line_idx, dx_value, pos, dx_column
@@ -254,10 +270,11 @@ def build(
 
     def spread(name: str, series: pd.Series) -> pd.Series:
         if DTYPES[name] == "category":
-            cat = series.astype("category")
-            codes = cat.cat.codes.to_numpy()
+            codes, uniques = V.dictionary(series)
+            categories = pd.Index(pd.arrays.ArrowStringArray(uniques.cast(pa.large_string())))
             return pd.Series(
-                pd.Categorical.from_codes(codes if same else codes[line_idx], cat.cat.categories)
+                pd.Categorical.from_codes(codes if same else codes[line_idx], categories),
+                copy=False,
             )
         return series if same else pd.Series(series.array.take(line_idx), copy=False)
 
@@ -277,12 +294,13 @@ def build(
         "dx_position": pd.Series(pd.arrays.IntegerArray(pos, pos == 0), copy=False),
         "dx_value": _arrow_strings(dx_value),
     }
-    del raw
+    # the input columns are parsed: free them now (the caller may still hold the table)
+    raw.columns.clear()
     null_strings = _strings(total)
     # each take copies one column; arrow releases the GIL, so columns spread in parallel
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         futures = {
-            name: pool.submit(spread, name, lines.pop(name))
+            name: (pool.submit if _THREADS > 1 else _now)(spread, name, lines.pop(name))
             for name in COLUMNS
             if name not in data and name in lines
         }
@@ -298,6 +316,13 @@ def build(
     if any(str(frame[c].dtype) != DTYPES[c] for c in COLUMNS):
         frame = conform(frame)
     return Built(frame=frame, rows_read=n, column_map=cmap)
+
+
+def _now(fn: Callable[..., pd.Series], *args: object) -> Future[pd.Series]:
+    """Run ``fn`` at once and wrap its result like a submitted task."""
+    done: Future[pd.Series] = Future()
+    done.set_result(fn(*args))
+    return done
 
 
 def _arrow_strings(arr: pa.Array) -> pd.Series:

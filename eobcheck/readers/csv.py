@@ -29,8 +29,6 @@ DELIMITERS = (",", ";", "\t", "|")
 #: how many lines at the top may hold titles before the header
 HEADER_SCAN_LINES = 30
 _HEAD_BYTES = 256 * 1024
-#: pyarrow parses blocks in parallel; larger blocks mean fewer chunks to combine later
-_BLOCK_SIZE = 8 << 20
 
 
 def decode(data: bytes) -> tuple[bytes, str]:
@@ -90,8 +88,25 @@ def find_header(
     return delimiter, line, fields, ColumnMap.from_headers(fields, columns)
 
 
-def _line_numbers(data: bytes, after: int) -> np.ndarray:
-    """Return the 1-based numbers of the non-empty physical lines after line ``after``."""
+def _line_numbers(data: bytes, after: int, rows: int) -> np.ndarray | None:
+    """Return the 1-based physical line of each of ``rows`` records after line ``after``.
+
+    None when the non-empty lines after the header are not exactly the records (a quoted
+    field holds a line break).
+    """
+    start = 0
+    for _ in range(after):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return np.zeros(0, dtype=np.int64) if rows == 0 else None
+    if data.find(b"\n\n", start) < 0 and data.find(b"\n\r\n", start) < 0:
+        # no empty line inside the data (the usual case): a count is enough
+        count = data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
+        if start >= len(data):
+            count = 0
+        if count == rows:
+            return np.arange(after + 1, after + 1 + rows, dtype=np.int64)
+        return None
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], nl + 1))
@@ -102,38 +117,24 @@ def _line_numbers(data: bytes, after: int) -> np.ndarray:
     cr_only[one] = buf[starts[one]] == 13
     nonempty = (length > 0) & ~cr_only
     nonempty[:after] = False
-    return np.flatnonzero(nonempty) + 1
+    lines = np.flatnonzero(nonempty) + 1
+    return lines.astype(np.int64) if len(lines) == rows else None
 
 
 def _read_arrow(data: bytes, delimiter: str, header_line: int, width: int) -> RawTable | None:
     """Parse the data rows with pyarrow; None when the file is not a clean rectangle."""
-    bad = []
-
-    def invalid(row: object) -> str:
-        bad.append(row)
-        return "skip"
-
     names = [f"f{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(
-                skip_rows=header_line, column_names=names, block_size=_BLOCK_SIZE
-            ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],
-            ),
+            read_options=pacsv.ReadOptions(skip_rows=header_line, column_names=names),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
         )
     except pa.ArrowInvalid:
-        return None
-    if bad:
-        return None
-    lines = _line_numbers(data, header_line)
-    if len(lines) != table.num_rows:
+        return None  # ragged rows: the csv module reads them
+    lines = _line_numbers(data, header_line, table.num_rows)
+    if lines is None:
         return None  # quoted line breaks: physical lines and records differ
     cols = [pd.Series(pd.arrays.ArrowStringArray(table.column(i))) for i in range(width)]
     return RawTable([], cols, lines.astype(np.int64))
@@ -189,6 +190,7 @@ def read_csv(
     if raw is None:
         raw = _read_python(data, delimiter, header_line, width)
         notes.append("irregular rows: parsed row by row")
+    del data  # parsed into arrow buffers of its own
     raw.headers = cmap.headers
     built = build(raw, source_file=name, source_sheet=None, cmap=cmap, line_id_start=line_id_start)
     if cmap.ignored:
