@@ -19,6 +19,12 @@ from eobcheck.rules.diagnosis import (
     retired_code,
     unknown_code,
 )
+from eobcheck.rules.patient import (
+    age_conflict,
+    episode_region_change,
+    sex_conflict,
+    unspecified_persisting,
+)
 from eobcheck.rules.records import (
     duplicate_diagnosis,
     invalid_date,
@@ -49,6 +55,10 @@ RULES: tuple[Rule, ...] = (
     laterality_conflict,
     initial_encounter_for_therapy,
     procedure_diagnosis_mismatch,
+    age_conflict,
+    sex_conflict,
+    unspecified_persisting,
+    episode_region_change,
 )
 
 BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
