@@ -15,6 +15,7 @@ import pandas as pd
 
 from eobcheck import model
 from eobcheck.config import Settings, load_columns
+from eobcheck.denials import summarize, triage
 from eobcheck.errors import EobcheckError, InputError
 from eobcheck.readers import SUPPORTED_SUFFIXES, read, read_file
 from eobcheck.reference import Reference, get_reference
@@ -103,6 +104,13 @@ def _first(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _objects(values: pd.Series) -> np.ndarray:
+    """An object array of the values with None for every missing value."""
+    out: np.ndarray = values.astype("object").to_numpy(copy=True)
+    out[pd.isna(out)] = None
+    return out
+
+
 def _take(
     values: pd.Series | str | None, frame_index: pd.Index, pos: np.ndarray, default: Any = None
 ) -> np.ndarray:
@@ -113,7 +121,7 @@ def _take(
             picked = values.take(pos)
         else:
             picked = values.reindex(frame_index[pos])
-        return picked.to_numpy(dtype=object, na_value=None)
+        return _objects(picked)
     out = np.empty(len(pos), dtype=object)
     out[:] = [values if values is not None else default] * len(pos)
     return out
@@ -130,7 +138,7 @@ def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
         return frame[name].take(pos).to_numpy()
 
     def text(name: str) -> np.ndarray:
-        return frame[name].take(pos).to_numpy(dtype=object, na_value=None)
+        return _objects(frame[name].take(pos))
 
     return pd.DataFrame(
         {
@@ -142,7 +150,7 @@ def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
             "line": col("line"),
             "dx_position": col("dx_position"),
             "value": _take(hits.value, idx, pos) if hits.value is not None else text("dx_value"),
-            "normalized": ctx.dx["normalized"].take(pos).to_numpy(dtype=object, na_value=None),
+            "normalized": _objects(ctx.dx["normalized"].take(pos)),
             "date_of_service": col("date_of_service"),
             "suggestions": _take(hits.suggestions, idx, pos, ()),
             "fix_applicability": _take(hits.fix_applicability, idx, pos),
@@ -308,7 +316,8 @@ def check(
         progress("checking", len(inputs), len(inputs))
     ctx = Context(frame, ref, cfg, column_maps)
     findings = run_rules(ctx, rules)
-    stats = _stats(ctx, findings, inputs)
+    denials = triage(ctx, findings)
+    stats = _stats(ctx, findings, inputs).model_copy(update=summarize(denials))
     valid = not (findings["severity"] == Severity.ERROR.value).any() and not any(
         i.error for i in inputs
     )
@@ -319,6 +328,7 @@ def check(
         reference=ref.info(),
         rules=[r.name for r in rules],
         findings=findings,
+        denials=denials,
     )
 
 

@@ -145,6 +145,11 @@ class Stats(BaseModel):
     by_rule: dict[str, int] = Field(default_factory=dict)
     inputs: int = 0
     inputs_failed: int = 0
+    denied_lines: int = 0
+    denied_amount: float = 0.0
+    denied_explained_lines: int = 0
+    denied_explained_amount: float = 0.0
+    denied_fixable_amount: float = 0.0
 
 
 def build_stats(
@@ -193,6 +198,13 @@ def suggestion_pairs(sugg: object) -> list[tuple[str, str]]:
     return [(str(s.code), "" if s.title is None else str(s.title)) for s in sugg]
 
 
+def empty_denials() -> pd.DataFrame:
+    """A denials frame with no rows (see eobcheck.denials)."""
+    from eobcheck.denials import empty_denials as empty
+
+    return empty()
+
+
 class Report(BaseModel):
     """The result of a check: validity, statistics, inputs, reference coverage and findings."""
 
@@ -204,6 +216,7 @@ class Report(BaseModel):
     reference: dict[str, Any] = Field(default_factory=dict)
     rules: list[str] = Field(default_factory=list)
     findings: pd.DataFrame = Field(default_factory=empty_findings, exclude=True, repr=False)
+    denials: pd.DataFrame = Field(default_factory=empty_denials, exclude=True, repr=False)
 
     @field_validator("findings")
     @classmethod

@@ -303,6 +303,26 @@ def report_dict(report: Report) -> dict[str, Any]:
     return data
 
 
+def denial_records(denials: pd.DataFrame) -> list[dict[str, Any]]:
+    """The JSON denials list: claim_id, line, codes, amount, explained, explained_by."""
+    keys = ("claim_id", "line", "codes", "amount", "explained", "explained_by")
+    out = []
+    for claim, line, codes, amount, explained, by in zip(
+        *(denials[k].tolist() for k in keys), strict=True
+    ):
+        out.append(
+            {
+                "claim_id": claim,
+                "line": None if line is None or pd.isna(line) else int(line),
+                "codes": list(codes),
+                "amount": None if amount is None or pd.isna(amount) else round(float(amount), 2),
+                "explained": bool(explained),
+                "explained_by": list(by),
+            }
+        )
+    return out
+
+
 def _head(report: Report) -> dict[str, Any]:
     """Return the document without findings (an empty findings list, last key)."""
     from eobcheck import __version__
@@ -316,6 +336,7 @@ def _head(report: Report) -> dict[str, Any]:
         "inputs": head["inputs"],
         "reference": head["reference"],
         "rules": head["rules"],
+        "denials": denial_records(report.denials),
         "findings": [],
     }
 

@@ -83,6 +83,13 @@ def summary_lines(report: Report, paint: _Paint) -> list[str]:
         f"  inputs: {s['inputs']:,}"
         + (f" ({s['inputs_failed']:,} could not be read)" if s["inputs_failed"] else "")
     )
+    if s["denied_lines"]:
+        lines.append(
+            f"denials: {s['denied_lines']:,} diagnosis-related denied lines, "
+            f"${s['denied_amount']:,.2f}; {s['denied_explained_lines']:,} explained by a finding "
+            f"(${s['denied_explained_amount']:,.2f}); ${s['denied_fixable_amount']:,.2f} has a "
+            "suggested fix"
+        )
     for info in report.inputs:
         if info.error is not None:
             lines.append(paint(f"  cannot read {info.path}: {info.error}", "error"))

@@ -293,6 +293,42 @@ def _crosswalk_sheet(wb: Workbook, report: Report) -> None:
     _table_sheet(wb, "Crosswalks", headers, columns, formats, _widths(headers, columns))
 
 
+DENIAL_HEADERS = (
+    "Claim",
+    "Line",
+    "Denial codes",
+    "Amount",
+    "Explained",
+    "Explained by",
+    "Has a suggested fix",
+    "File",
+    "Sheet",
+    "Row",
+)
+
+
+def _denials_sheet(wb: Workbook, report: Report) -> None:
+    """Write the Denials sheet: each diagnosis-related denied line and what explains it."""
+    d = report.denials
+    table = pd.DataFrame(
+        {
+            "claim_id": _clean(d["claim_id"].astype("object")),
+            "line": d["line"],
+            "codes": _clean(d["codes"].map(" ".join).astype("object")),
+            "amount": d["amount"],
+            "explained": d["explained"].map({True: "yes", False: "no"}),
+            "explained_by": d["explained_by"].map(", ".join).astype("object"),
+            "fixable": d["fixable"].map({True: "yes", False: "no"}),
+            "file": _clean(d["file"].astype("object")),
+            "sheet": _clean(d["sheet"].astype("object")),
+            "row": d["row"],
+        }
+    )
+    columns = [_column_values(table, name) for name in table.columns]
+    headers = list(DENIAL_HEADERS)
+    _table_sheet(wb, "Denials", headers, columns, {3: CURRENCY}, _widths(headers, columns))
+
+
 def _text(value: Any) -> Any:
     """Return a Summary cell value: text neutralized, nested values as compact JSON."""
     if isinstance(value, dict | list):
@@ -399,13 +435,14 @@ def _summary_sheet(wb: Workbook, report: Report, finding_sheets: int) -> None:
 
 
 def write_xlsx(report: Report, target: str | Path) -> None:
-    """Write the workbook (Summary, Findings, Crosswalks) to ``target``."""
+    """Write the workbook (Summary, Findings, Crosswalks, Denials) to ``target``."""
     wb = Workbook(write_only=True)
     n = len(report.findings)
     parts = max(1, -(-n // (MAX_ROWS - 1)))
     _summary_sheet(wb, report, parts)
     sheets = _findings_placeholders(wb, report)
     _crosswalk_sheet(wb, report)
+    _denials_sheet(wb, report)
     skeleton = io.BytesIO()
     wb.save(skeleton)
     _fill_findings(skeleton.getvalue(), target, report, sheets)

@@ -15,7 +15,17 @@ from eobcheck.writers.json import dumps, report_dict
 
 from .conftest import finding, make_report
 
-TOP_KEYS = {"schema_version", "tool", "valid", "stats", "inputs", "reference", "rules", "findings"}
+TOP_KEYS = {
+    "schema_version",
+    "tool",
+    "valid",
+    "stats",
+    "inputs",
+    "reference",
+    "rules",
+    "denials",
+    "findings",
+}
 FINDING_KEYS = {
     "code",
     "name",
@@ -47,6 +57,11 @@ STATS_KEYS = {
     "by_rule",
     "inputs",
     "inputs_failed",
+    "denied_lines",
+    "denied_amount",
+    "denied_explained_lines",
+    "denied_explained_amount",
+    "denied_fixable_amount",
 }
 INPUT_KEYS = {
     "path",

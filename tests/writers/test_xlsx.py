@@ -25,7 +25,7 @@ def _open(report: Report, tmp_path: Path) -> openpyxl.Workbook:
 
 def test_sheets_panes_filters(report: Report, tmp_path: Path) -> None:
     wb = _open(report, tmp_path)
-    assert wb.sheetnames == ["Summary", "Findings", "Crosswalks"]
+    assert wb.sheetnames == ["Summary", "Findings", "Crosswalks", "Denials"]
     for name in ("Findings", "Crosswalks"):
         assert wb[name].freeze_panes == "A2"
     assert wb["Findings"].auto_filter.ref == "A1:W5"
@@ -106,7 +106,7 @@ def test_xml_special_and_illegal_characters(tmp_path: Path) -> None:
 
 def test_empty_findings(empty_report: Report, tmp_path: Path) -> None:
     wb = _open(empty_report, tmp_path)
-    assert wb.sheetnames == ["Summary", "Findings", "Crosswalks"]
+    assert wb.sheetnames == ["Summary", "Findings", "Crosswalks", "Denials"]
     assert wb["Findings"].max_row == 1
     assert [c.value for c in wb["Findings"][1]] == list(FLAT_COLUMNS)
 
@@ -123,6 +123,7 @@ def test_findings_beyond_the_row_limit_continue_on_more_sheets(
         "Findings (2)",
         "Findings (3)",
         "Crosswalks",
+        "Denials",
     ]
     claims = [
         row[4]
