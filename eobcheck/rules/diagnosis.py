@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from eobcheck.rule import Applicability, Hits, Severity, rule
@@ -24,23 +22,6 @@ DENIALS_146 = "CARC 146 (diagnosis invalid for the date of service) and RARC M84
 DENIALS_M76 = "CARC 16 with RARC M76 (missing/incomplete/invalid diagnosis)"
 
 
-def per_unique(keys: pd.DataFrame, make: Callable[..., Any]) -> pd.Series:
-    """Compute ``make(*row)`` once per distinct row of ``keys`` and map it back (no row loop)."""
-    if keys.empty:
-        return pd.Series([], index=keys.index, dtype="object")
-    combined = np.zeros(len(keys), dtype=np.int64)
-    columns = []
-    for name in keys.columns:
-        codes, uniques = pd.factorize(keys[name], use_na_sentinel=False)
-        combined = combined * (len(uniques) + 1) + codes
-        columns.append((codes, uniques))
-    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-    values = np.empty(len(first), dtype=object)
-    for i, row in enumerate(first):
-        values[i] = make(*(uniques[codes[row]] for codes, uniques in columns))
-    return pd.Series(values[inverse], index=keys.index)
-
-
 def fixes(suggestions: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Applicability and replacement from suggestion tuples: one -> unsafe, several -> display."""
     n = suggestions.map(len, na_action="ignore").fillna(0)
@@ -54,21 +35,13 @@ def fixes(suggestions: pd.Series) -> tuple[pd.Series, pd.Series]:
 def status_hits(ctx: Context, status: str, fix: Applicability | None = None) -> Hits:
     """Hits for every checked diagnosis with reference ``status``; messages from the reference.
 
-    The message is the reference's one-sentence reason, computed once per distinct
-    (code, release) and mapped back to the rows.
+    The message is the reference's one-sentence reason for the code on its date of service.
     """
     dx = ctx.dx
     mask = (dx["status"] == status).fillna(False).astype(bool)
-    ref = ctx.reference
-    sub_dates = ctx.frame.loc[mask, "date_of_service"]
-    value = ctx.frame.loc[mask, "dx_value"].fillna("")
-    norm = dx.loc[mask, "normalized"].fillna(value)
-    release = per_unique(sub_dates.dt.normalize().to_frame(), lambda d: ref.release_name(d.date()))
-    first_date = sub_dates.groupby([norm, release]).transform("min")
-    keys = pd.DataFrame({"norm": norm, "release": release, "date": first_date})
-    reasons = per_unique(keys, lambda code, _release, day: ref.lookup(code, on=day.date()).reason)
-    message = reasons
-    suggestions = dx["suggestions"][mask]
+    hit = dx[mask]
+    message = ctx.reference.reasons(hit, ctx.frame.loc[mask, "date_of_service"])
+    suggestions = hit["suggestions"]
     if fix is None:
         applicability, replacement = fixes(suggestions)
     else:
