@@ -25,9 +25,7 @@ from eobcheck.readers.columns import (
     validate_user_columns,
 )
 from eobcheck.readers.csv import read_csv
-from eobcheck.readers.fhir import read_fhir
 from eobcheck.readers.sniff import detect_format
-from eobcheck.readers.x12 import read_x12
 from eobcheck.readers.xlsx import column_text, read_xlsx
 
 __all__ = [
@@ -83,9 +81,14 @@ def read_file(
     if suffix not in (".xlsx", ".xlsm"):
         # X12 and FHIR files are recognized by their content, whatever they are called
         kind = detect_format(path)
+        # imported when needed: tabular runs do not load the X12 and FHIR readers
         if kind is not None and kind.startswith("x12"):
+            from eobcheck.readers.x12 import read_x12
+
             return read_x12(path, line_id_start=line_id_start, source_name=name)
         if kind is not None and kind.startswith("fhir"):
+            from eobcheck.readers.fhir import read_fhir
+
             return read_fhir(path, line_id_start=line_id_start, source_name=name)
     if suffix in (".xlsx", ".xlsm"):
         return read_xlsx(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -13,16 +15,37 @@ from eobcheck.errors import InputError
 from eobcheck.model import COLUMNS, DTYPES
 from eobcheck.readers import read, read_file
 
+xlsx_module = importlib.import_module("eobcheck.readers.xlsx")
+
 WORKBOOK = Path(__file__).resolve().parents[2] / "fixtures" / "readers" / "workbook.xlsx"
+HAS_CALAMINE = find_spec("python_calamine") is not None
+
+
+@pytest.fixture(
+    autouse=True,
+    params=[
+        "openpyxl",
+        pytest.param(
+            "calamine",
+            marks=pytest.mark.skipif(not HAS_CALAMINE, reason="python-calamine not installed"),
+        ),
+    ],
+)
+def xlsx_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test with each XLSX engine: both must give the same frame."""
+    engine = str(request.param)
+    monkeypatch.setattr(xlsx_module, "engine", lambda: engine)
+    return engine
 
 
 def _lines(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop_duplicates("line_id").reset_index(drop=True)
 
 
-def test_every_sheet_read_and_unusable_sheets_reported() -> None:
+def test_every_sheet_read_and_unusable_sheets_reported(xlsx_engine: str) -> None:
     res = read_file(WORKBOOK)
     assert res.format == "xlsx"
+    assert f"read with {xlsx_engine}" in res.notes
     assert res.sheets == ["January", "February"]
     skipped = dict(res.skipped_sheets)
     assert set(skipped) == {"Summary", "Notes"}
