@@ -9,7 +9,7 @@ import pandas as pd
 
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import Facts, facts
+from eobcheck.rules.facts import Facts, at, facts
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -46,7 +46,7 @@ def _txt(values: object) -> pd.Series:
 
 
 def _claim_ids(fx: Facts, rows: np.ndarray) -> pd.Series:
-    return _txt(fx.ctx.frame["claim_id"].to_numpy(dtype=object)[rows])
+    return _txt(at(fx.ctx, "claim_id", rows))
 
 
 def _first_listed(fx: Facts, selected: np.ndarray, what: str, advice: str) -> pd.Series:
@@ -138,7 +138,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
         + " (position "
         + _txt(found["pos_a"].to_numpy())
         + ") on claim "
-        + _txt(ctx.frame["claim_id"].to_numpy(dtype=object)[rows])
+        + _txt(at(ctx, "claim_id", rows))
         + ": the Excludes1 note at "
         + _txt(found["at"].to_numpy())
         + ' ("'
@@ -216,8 +216,11 @@ def manifestation_first(ctx: Context) -> Hits:
     fx = facts(ctx)
     flags = fx.mce()
     sel = fx.first & flags["manifestation"].to_numpy(dtype=bool)
-    note = fx.tabular.code_first(pd.Series(fx.codes.to_numpy(dtype=object)))
-    note_row = _txt(note.to_numpy(dtype=object)[fx.code_id[sel]])
+    if not sel.any():
+        return fx.nothing()
+    note_row = _txt(
+        fx.tabular.code_first(pd.Series(fx.codes.to_numpy(dtype=object)[fx.code_id[sel]]))
+    )
     # Some code-first notes list dozens of conditions: quote the start only.
     long = note_row.str.len() > _NOTE_MAX
     note_row = note_row.where(~long, note_row.str[: _NOTE_MAX - 3].str.rstrip() + "...")
@@ -276,10 +279,15 @@ def sequela_first(ctx: Context) -> Hits:
         & sev["requires_7th"].to_numpy(dtype=bool)
         & (sev["seventh_meaning"].astype("string").fillna("") == "sequela").to_numpy(dtype=bool)
     )
-    per_claim = pd.DataFrame({"claim": fx.claim, "code": fx.code_id}).drop_duplicates()
-    count = per_claim.groupby("claim")["code"].size()
-    alone = count.reindex(fx.claim).to_numpy() == 1
-    sel = sequela[fx.code_id] & (fx.first | alone)
+    candidate = sequela[fx.code_id]
+    if not candidate.any():
+        return fx.nothing()
+    # count distinct codes only on the claims that hold a sequela code
+    on_claim = np.isin(fx.claim, np.unique(fx.claim[candidate]))
+    per_claim = pd.DataFrame({"claim": fx.claim[on_claim], "code": fx.code_id[on_claim]})
+    count = per_claim.drop_duplicates().groupby("claim")["code"].size()
+    alone = count.reindex(fx.claim).fillna(0).to_numpy() == 1
+    sel = candidate & (fx.first | alone)
     code = _txt(fx.codes.to_numpy(dtype=object)[fx.code_id[sel]])
     where = pd.Series(
         np.where(
@@ -303,16 +311,11 @@ _NOTE_MAX = 160
 _SIDE_NAME = {"R": "right", "L": "left", "B": "bilateral"}
 
 
-def _line_sides(mods: pd.Series) -> pd.Series:
+def _line_side(text: str) -> str:
     """Side a line's modifiers state: R (RT), L (LT), B (50, or RT with LT), "" (none)."""
-    inv, uniq = pd.factorize(mods.fillna("").astype(str).str.upper())
-    out = []
-    for text in uniq:
-        tokens = set(str(text).replace(",", " ").split())
-        rt, lt, both = "RT" in tokens, "LT" in tokens, "50" in tokens
-        out.append("B" if both or (rt and lt) else "R" if rt else "L" if lt else "")
-    values = np.array([*out, ""], dtype=object)
-    return pd.Series(values[np.where(inv < 0, len(uniq), inv)], dtype=object)
+    tokens = set(text.replace(",", " ").split())
+    rt, lt, both = "RT" in tokens, "LT" in tokens, "50" in tokens
+    return "B" if both or (rt and lt) else "R" if rt else "L" if lt else ""
 
 
 @rule(
@@ -348,19 +351,11 @@ def laterality_conflict(ctx: Context) -> Hits:
     """
     fx = facts(ctx)
     side = fx.side[fx.code_id]
-    mods = pd.Series(ctx.frame["modifiers"].to_numpy(dtype=object)[fx.rows], dtype="object")
-    line_side = _line_sides(mods).to_numpy(dtype=object)
+    inv, values = fx.column("modifiers")
+    sides = np.array([*(_line_side(v) for v in values), ""], dtype=object)
+    line_side = sides[np.where(inv < 0, len(values), inv)]
     pointed = fx.pointed()
-    has_ptr = pd.Series(
-        ctx.frame["dx_pointers"].to_numpy(dtype=object)[fx.rows], dtype="object"
-    ).notna()
-    has_ptr &= (
-        pd.Series(ctx.frame["dx_pointers"].to_numpy(dtype=object)[fx.rows], dtype="object")
-        .astype("string")
-        .str.strip()
-        .fillna("")
-        .ne("")
-    )
+    has_ptr = fx.has_pointers
     wrong = pointed & (
         ((line_side == "R") & (side == "L"))
         | ((line_side == "L") & (side == "R"))
@@ -368,7 +363,7 @@ def laterality_conflict(ctx: Context) -> Hits:
     )
     matching = pointed & (side != "") & ((line_side == side) | (side == "B"))
     line_ok = pd.Series(matching).groupby(fx.line_id).transform("any").to_numpy(dtype=bool)
-    sel = wrong & (has_ptr.to_numpy(dtype=bool) | ~line_ok)
+    sel = wrong & (has_ptr | ~line_ok)
 
     codes = fx.codes.to_numpy(dtype=object)
     titles = fx.titles
@@ -383,7 +378,7 @@ def laterality_conflict(ctx: Context) -> Hits:
         + "-side diagnosis on a line with modifier "
         + mod_name.astype("string")
         + " (procedure "
-        + _txt(ctx.frame["procedure"].to_numpy(dtype=object)[fx.rows[sel]])
+        + _txt(at(ctx, "procedure", fx.rows[sel]))
         + "); correct the modifier or the diagnosis to the side treated."
     )
     message = fx.series(sel, msg1.to_numpy(dtype=object))
@@ -401,7 +396,7 @@ def laterality_conflict(ctx: Context) -> Hits:
         ncode = max(len(fx.codes), 1)
         inv, uniq = pd.factorize(cand["a"].to_numpy() * ncode + cand["b"].to_numpy())
         bilateral = np.array(
-            [_bilateral(ctx, undot[k // ncode], undot[k % ncode]) for k in uniq] + [None],
+            [*_bilaterals(ctx, [(undot[k // ncode], undot[k % ncode]) for k in uniq]), None],
             dtype=object,
         )
         bil = bilateral[inv]
@@ -421,7 +416,7 @@ def laterality_conflict(ctx: Context) -> Hits:
                 + " and "
                 + _txt(codes[cand["b"].to_numpy()])
                 + " on claim "
-                + _txt(ctx.frame["claim_id"].to_numpy(dtype=object)[rows])
+                + _txt(at(ctx, "claim_id", rows))
                 + " code the right and the left side of one condition; the bilateral code "
                 + _txt(cand["bil"].to_numpy())
                 + " ("
@@ -442,19 +437,24 @@ def laterality_conflict(ctx: Context) -> Hits:
     return Hits(mask, message, suggestions, applicability, replacement)
 
 
-def _bilateral(ctx: Context, a: str, b: str) -> str | None:
-    """The code that differs from right/left codes ``a``/``b`` at their one differing
-    character and whose title says bilateral (any release), else None."""
-    if len(a) != len(b):
-        return None
-    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-    if len(diff) != 1:
-        return None
-    i = diff[0]
-    ref = ctx.reference
-    found = [a[:i] + ch + a[i + 1 :] for ch in "0123456789" if ch not in (a[i], b[i])]
-    titles = ref.title(pd.Series(found, dtype=object))
-    for code, title in zip(found, titles, strict=True):
-        if isinstance(title, str) and "bilateral" in title.lower():
-            return str(ref.normalize(pd.Series([code], dtype=object)).iloc[0])
-    return None
+def _bilaterals(ctx: Context, pairs: list[tuple[str, str]]) -> list[str | None]:
+    """Per right/left pair of undotted codes: the code that differs from them at their one
+    differing character and whose title says bilateral (None when there is none)."""
+    cands: list[tuple[int, str]] = []
+    for n, (a, b) in enumerate(pairs):
+        if len(a) != len(b):
+            continue
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            i = diff[0]
+            cands += [(n, a[:i] + ch + a[i + 1 :]) for ch in "0123456789" if ch not in (a[i], b[i])]
+    out: list[str | None] = [None] * len(pairs)
+    if not cands:
+        return out
+    codes = pd.Series([c for _, c in cands], dtype=object)
+    titles = ctx.reference.title(codes).fillna("").str.lower()
+    dotted = ctx.reference.normalize(codes)
+    for (n, _), title, code in zip(cands, titles, dotted, strict=True):
+        if out[n] is None and "bilateral" in str(title):
+            out[n] = str(code)
+    return out

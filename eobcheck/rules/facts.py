@@ -9,6 +9,7 @@ same two million strings ten times. Per-code work runs on the distinct codes onl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from eobcheck.reference.tabular import Tabular, load_tabular
+from eobcheck.rule import Hits
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -61,6 +63,10 @@ class Facts:
         out = np.zeros(self.n, dtype=bool)
         out[self.rows[selected]] = True
         return pd.Series(out, index=self.ctx.frame.index)
+
+    def nothing(self) -> Hits:
+        """Hits with no hit."""
+        return Hits(pd.Series(False, index=self.ctx.frame.index), "")
 
     def series(self, selected: BoolArray, values: Any, dtype: str = "object") -> pd.Series:
         """A frame-aligned Series holding ``values`` at the selected rows (null elsewhere)."""
@@ -167,25 +173,53 @@ class Facts:
         out: BoolArray = self._cache["first_used"]
         return out
 
+    def column(self, name: str) -> tuple[IntArray, list[str]]:
+        """A frame column at the used rows, factorized: codes (-1 = empty) and the values.
+
+        Values are stripped upper-case text; rules test each distinct value once.
+        """
+        key = "column:" + name
+        if key not in self._cache:
+            inv, uniq = pd.factorize(self.ctx.frame[name].take(self.rows).to_numpy(dtype=object))
+            values = [str(u).strip().upper() for u in uniq]
+            self._cache[key] = (inv.astype(np.int64), values)
+        out: tuple[IntArray, list[str]] = self._cache[key]
+        return out
+
+    def per_value(self, name: str, test: Callable[[str], bool], empty: bool = False) -> BoolArray:
+        """``test`` applied to each distinct value of a column, spread to the used rows."""
+        inv, values = self.column(name)
+        ok = np.array([test(v) if v else empty for v in values] + [empty], dtype=bool)
+        return ok[np.where(inv < 0, len(values), inv)]
+
     def procedure_family(self, ranges: dict[str, tuple[tuple[int, int], ...]]) -> pd.Series:
         """Per used row, the name of the procedure family its line's code falls in (or NA)."""
-        proc = self.ctx.frame["procedure"].to_numpy(dtype=object)[self.rows]
-        inv, uniq = pd.factorize(pd.Series(proc, dtype="object"))
-        fam = np.array([_family(str(p), ranges) for p in uniq] + [None], dtype=object)
-        return pd.Series(fam[np.where(inv < 0, len(uniq), inv)], dtype="object")
+        inv, values = self.column("procedure")
+        fam = np.array([_family(p, ranges) for p in values] + [None], dtype=object)
+        return pd.Series(fam[np.where(inv < 0, len(values), inv)], dtype="object")
+
+    @property
+    def has_pointers(self) -> BoolArray:
+        """Whether each used row's line gives diagnosis pointers."""
+        inv, values = self.column("dx_pointers")
+        ok = np.array([bool(v) for v in values] + [False], dtype=bool)
+        return ok[np.where(inv < 0, len(values), inv)]
 
     def pointed(self) -> BoolArray:
         """Whether each used row's diagnosis is pointed to by its line (True: no pointers)."""
         if "pointed" not in self._cache:
-            ptr = self.ctx.frame["dx_pointers"].to_numpy(dtype=object)[self.rows]
-            key = (
-                pd.Series(ptr, dtype="object").fillna("").astype(str)
-                + "|"
-                + pd.Series(self.position).astype(str)
-            )
-            inv, uniq = pd.factorize(key)
-            ok = np.array([_points_at(str(k)) for k in uniq], dtype=bool)
-            self._cache["pointed"] = ok[inv] if len(uniq) else np.ones(0, dtype=bool)
+            inv, values = self.column("dx_pointers")
+            if not values:
+                self._cache["pointed"] = np.ones(len(self.rows), dtype=bool)
+            else:
+                # distinct (pointers, position) pairs as one integer each
+                key = np.where(inv < 0, len(values), inv) * 64 + np.clip(self.position, 0, 63)
+                kinv, kuniq = pd.factorize(key)
+                texts = [*values, ""]
+                ok = np.array(
+                    [_points_at(texts[int(k) // 64], int(k) % 64) for k in kuniq], dtype=bool
+                )
+                self._cache["pointed"] = ok[kinv]
         out: BoolArray = self._cache["pointed"]
         return out
 
@@ -203,14 +237,13 @@ def _family(code: str, ranges: dict[str, tuple[tuple[int, int], ...]]) -> str | 
 _LETTERS = "ABCDEFGHIJKL"
 
 
-def _points_at(key: str) -> bool:
-    """``"1,2|2"`` -> True: pointers "1,2" name position 2 (empty pointers name every one)."""
-    pointers, _, position = key.rpartition("|")
+def _points_at(pointers: str, position: int) -> bool:
+    """``("1,2", 2)`` -> True: pointers "1,2" name position 2 (empty pointers name every one)."""
     text = pointers.strip().upper()
     if not text:
         return True
     parts = re.split(r"[\s,;:/]+", text)
-    if len(parts) == 1 and len(text) > 1 and not (text.isdigit() and int(text) <= 12):
+    if len(parts) == 1 and len(text) > 1:
         parts = list(text)  # "1234" or "ABCD": one pointer per character
     named: set[int] = set()
     for p in parts:
@@ -218,7 +251,7 @@ def _points_at(key: str) -> bool:
             named.add(int(p))
         elif len(p) == 1 and p in _LETTERS:
             named.add(_LETTERS.index(p) + 1)
-    return not named or int(position) in named
+    return not named or position in named
 
 
 def facts(ctx: Context) -> Facts:
@@ -230,8 +263,7 @@ def facts(ctx: Context) -> Facts:
     dx = ctx.dx
     use = (ctx.checked & ctx.has_dx & (dx["status"] == "valid")).fillna(False).to_numpy(bool)
     rows = np.flatnonzero(use).astype(np.int64)
-    norm = dx["normalized"].to_numpy(dtype=object)[rows]
-    code_id, codes = pd.factorize(pd.Series(norm, dtype="object"))
+    code_id, codes = pd.factorize(dx["normalized"].take(rows).to_numpy(dtype=object))
     dates = f["date_of_service"].to_numpy(dtype="datetime64[ns]")[rows]
     day = dates.astype("datetime64[D]").astype(np.int64)
     claim = ctx.claim_key.to_numpy()[rows].astype(np.int64)
@@ -262,3 +294,10 @@ def facts(ctx: Context) -> Facts:
 def day_text(days: IntArray) -> npt.NDArray[np.object_]:
     """ISO dates for day numbers."""
     return np.datetime_as_string(days.astype("datetime64[D]")).astype(object)
+
+
+def at(ctx: Context, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """Values of frame column ``name`` at frame positions ``rows`` (taken before converting:
+    turning a whole string column into Python objects costs more than the rule itself)."""
+    out: npt.NDArray[np.object_] = ctx.frame[name].take(rows).to_numpy(dtype=object)
+    return out

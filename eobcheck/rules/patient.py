@@ -11,7 +11,7 @@ import pandas as pd
 
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import BoolArray, Facts, day_text, facts
+from eobcheck.rules.facts import BoolArray, Facts, at, day_text, facts
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -149,14 +149,8 @@ def sex_conflict(ctx: Context) -> Hits:
         Check the patient's sex in the export, then the code.
     """
     fx = facts(ctx)
-    sex = (
-        pd.Series(ctx.frame["sex"].to_numpy(dtype=object)[fx.rows], dtype="object")
-        .astype("string")
-        .str.strip()
-        .str.upper()
-        .fillna("")
-        .to_numpy(dtype=object)
-    )
+    inv, values = fx.column("sex")
+    sex = np.array([*values, ""], dtype=object)[np.where(inv < 0, len(values), inv)]
     flags = fx.mce()
     male = flags["male"].to_numpy(dtype=bool)
     female = flags["female"].to_numpy(dtype=bool)
@@ -178,13 +172,12 @@ def sex_conflict(ctx: Context) -> Hits:
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
 
 
-def _patients(fx: Facts) -> tuple[np.ndarray, BoolArray]:
+def _patients(fx: Facts) -> tuple[npt.NDArray[np.int64], BoolArray]:
     """Patient number per used row (-1 when the export has none) and whether it is known."""
-    pid = pd.Series(fx.ctx.frame["patient_id"].to_numpy(dtype=object)[fx.rows], dtype="object")
-    pid = pid.astype("string").str.strip()
-    pid = pid.mask(pid == "")
-    key, _ = pd.factorize(pid)
-    return key.astype(np.int64), key >= 0
+    inv, values = fx.column("patient_id")
+    blank = np.array([not v for v in values] + [True], dtype=bool)
+    key = np.where(blank[np.where(inv < 0, len(values), inv)], -1, inv)
+    return key, key >= 0
 
 
 @rule(
@@ -262,7 +255,7 @@ def unspecified_persisting(ctx: Context) -> Hits:
     msg = (
         _txt(codes[code_ids])
         + " (unspecified) is billed for patient "
-        + _txt(ctx.frame["patient_id"].to_numpy(dtype=object)[fx.rows[rows_sel]])
+        + _txt(at(ctx, "patient_id", fx.rows[rows_sel]))
         + " on "
         + _txt(n_visits)
         + " visits over "
@@ -439,7 +432,7 @@ def episode_region_change(ctx: Context) -> Hits:
         "The visit on "
         + _txt(day_text(rows_v["day"].to_numpy()))
         + " (patient "
-        + _txt(ctx.frame["patient_id"].to_numpy(dtype=object)[fx.rows[rows_v["i"].to_numpy()]])
+        + _txt(at(ctx, "patient_id", fx.rows[rows_v["i"].to_numpy()]))
         + ", "
         + _txt(np.asarray(fam_names, dtype=object)[rows_v["family"].to_numpy()])
         + " episode "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -14,7 +13,7 @@ import pandas as pd
 from eobcheck.packs import Edit, Pack, Pattern, load_packs
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import BoolArray, Facts, facts
+from eobcheck.rules.facts import BoolArray, Facts, at, facts
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -92,7 +91,7 @@ def initial_encounter_for_therapy(ctx: Context) -> Hits:
         sugg[i] = (Suggestion(code=str(c), title=_title(titles[first[i]])),)
     sugg[len(uniq)] = ()
     per_row = sugg[np.where(inv < 0, len(uniq), inv)]
-    proc = _txt(ctx.frame["procedure"].to_numpy(dtype=object)[rows])
+    proc = _txt(at(ctx, "procedure", rows))
     advice = pd.Series(
         np.where(
             valid,
@@ -108,11 +107,11 @@ def initial_encounter_for_therapy(ctx: Context) -> Hits:
         + " ("
         + _txt(meaning.to_numpy(dtype=object)[fx.code_id[sel]])
         + ") is billed on therapy line "
-        + _txt(ctx.frame["line"].to_numpy(dtype=object)[rows])
+        + _txt(at(ctx, "line", rows))
         + " (procedure "
         + proc
         + ") of claim "
-        + _txt(ctx.frame["claim_id"].to_numpy(dtype=object)[rows])
+        + _txt(at(ctx, "claim_id", rows))
         + advice
     )
     suggestions = fx.series(sel, per_row)
@@ -140,32 +139,41 @@ def _packs(ctx: Context) -> list[Pack]:
 
 
 def _pattern_index(fx: Facts, patterns: list[Pattern]) -> npt.NDArray[np.int64]:
-    """Per distinct code: index of the first pattern it matches, -1 for none."""
+    """Per distinct code: index of the first pattern it matches, -1 for none (cached)."""
+    key = "patterns:" + "|".join(p.model_dump_json() for p in patterns)
+    cached = fx._cache.get(key)
+    if cached is not None:
+        found: npt.NDArray[np.int64] = cached
+        return found
     out = np.full(len(fx.codes), -1, dtype=np.int64)
-    undot, titles = fx.undotted, fx.titles
-    for i in range(len(fx.codes)):
-        for k, pat in enumerate(patterns):
-            if pat.matches(str(undot[i]), str(titles[i])):
-                out[i] = k
-                break
+    undot = pd.Series(fx.undotted, dtype="object").astype(str)
+    titles = pd.Series(fx.titles, dtype="object").astype(str)
+    for k in range(len(patterns) - 1, -1, -1):  # the first matching pattern wins
+        out[_matches(patterns[k], undot, titles)] = k
+    fx._cache[key] = out
     return out
 
 
-def _per_unique(values: pd.Series, test: Callable[[str], bool]) -> BoolArray:
-    inv, uniq = pd.factorize(values.fillna("").astype(str))
-    ok = np.array([test(str(u)) for u in uniq] + [False], dtype=bool)
-    return ok[np.where(inv < 0, len(uniq), inv)]
+def _matches(pattern: Pattern, codes: pd.Series, titles: pd.Series) -> BoolArray:
+    """Which distinct codes a pattern covers (string operations over the distinct codes)."""
+    hit = np.zeros(len(codes), dtype=bool)
+    for lo, hi in pattern.bounds():
+        hit |= ((codes.str[: len(lo)] >= lo) & (codes.str[: len(hi)] <= hi)).to_numpy(bool)
+    if pattern.seventh is not None:
+        seventh = codes.str[6].where(codes.str.len() == 7).fillna("")
+        hit &= seventh.isin(list(pattern.seventh)).to_numpy(bool)
+    if pattern.title is not None:
+        hit &= titles.str.contains(pattern.title, case=False, regex=True).to_numpy(bool)
+    return hit
 
 
 def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, pd.Series]:
     """Selection over the used rows and messages for one edit."""
-    f = fx.ctx.frame
-    proc = pd.Series(f["procedure"].to_numpy(dtype=object)[fx.rows], dtype="object")
-    covered = _per_unique(proc.str.strip().str.upper(), edit.covers)
+    covered = fx.per_value("procedure", edit.covers)
     if edit.payer is not None:
         payer_re = re.compile(edit.payer, flags=re.IGNORECASE)
-        payer = pd.Series(f["payer"].to_numpy(dtype=object)[fx.rows], dtype="object")
-        covered &= _per_unique(payer, lambda p: p == "" or payer_re.search(p) is not None)
+        # lines with no payer are checked too: the export may not say
+        covered &= fx.per_value("payer", lambda p: payer_re.search(p) is not None, empty=True)
     empty = np.zeros(len(fx.rows), dtype=bool)
     if not covered.any():
         return empty, pd.Series([], dtype="object")
@@ -191,9 +199,9 @@ def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, pd.Series]
     rows = fx.rows[sel]
     msg = (
         "Procedure "
-        + _txt(f["procedure"].to_numpy(dtype=object)[rows])
+        + _txt(at(fx.ctx, "procedure", rows))
         + " on claim "
-        + _txt(f["claim_id"].to_numpy(dtype=object)[rows])
+        + _txt(at(fx.ctx, "claim_id", rows))
         + ": "
         + edit.message.strip()
         + detail
