@@ -106,7 +106,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
     codes = fx.codes.to_numpy(dtype=object)
     ua, ub = codes[uniq // ncode], codes[uniq % ncode]
     res = fx.tabular.excludes1(pd.Series(ua, dtype=object), pd.Series(ub, dtype=object))
-    conflict = res["conflict"].to_numpy(dtype=bool)
+    conflict = res["conflict"].to_numpy(dtype=bool).copy()
     unrelated = [
         (p.replace(".", "").upper(), q.replace(".", "").upper()) for p, q in ctx.settings.unrelated
     ]

@@ -93,6 +93,8 @@ def age_conflict(ctx: Context) -> Hits:
         Check the birth date in the export, then the code: use the code for the patient's age.
     """
     fx = facts(ctx)
+    if ctx.frame["birth_date"].isna().all() and ctx.frame["age"].isna().all():
+        return fx.nothing()  # the export gives no age
     age = _age(fx)
     known = ~np.isnan(age)
     flags = fx.mce()
@@ -149,6 +151,8 @@ def sex_conflict(ctx: Context) -> Hits:
         Check the patient's sex in the export, then the code.
     """
     fx = facts(ctx)
+    if ctx.frame["sex"].isna().all():
+        return fx.nothing()  # the export gives no sex
     inv, values = fx.column("sex")
     sex = np.array([*values, ""], dtype=object)[np.where(inv < 0, len(values), inv)]
     flags = fx.mce()
