@@ -127,7 +127,16 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     on_line = explainers.merge(by_line, on=["line_id", "rule"])
     on_claim = explainers.merge(by_claim, on=["claim", "rule"])
     matched = pd.concat([on_line, on_claim], ignore_index=True)
-    explained_by = matched.groupby("line_id")["rule"].agg(lambda s: sorted(set(s)))
+    # the set of explaining rules per line as a bit mask, then one list per distinct mask
+    rule_codes, rule_names = pd.factorize(matched["rule"], sort=True)
+    matched["bit"] = np.left_shift(np.int64(1), rule_codes.astype(np.int64))
+    matched = matched.drop_duplicates(["line_id", "rule"])
+    masks = matched.groupby("line_id")["bit"].sum()
+    mask_codes, mask_values = pd.factorize(masks)
+    names = list(rule_names)
+    lists = np.empty(len(mask_values), dtype=object)
+    lists[:] = [[n for i, n in enumerate(names) if (int(v) >> i) & 1] for v in mask_values]
+    explained_by = pd.Series(lists[mask_codes], index=masks.index)
     fixable = matched.groupby("line_id")["fix"].any()
     ids = lines["line_id"]
     paid = lines["paid"].fillna(0.0)

@@ -39,9 +39,9 @@ class Context:
     settings: Settings = field(default_factory=Settings)
     column_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> field -> header
 
-    def header_of(self, name: str) -> pd.Series:
-        """Per row, the header of canonical field ``name`` in the row's own file."""
-        files = self.frame["source_file"].astype("category")
+    def header_of(self, name: str, mask: pd.Series) -> pd.Series:
+        """For the rows in ``mask``, the header of canonical field ``name`` in the row's file."""
+        files = self.frame["source_file"][mask].astype("category")
         headers = [
             _first(self.column_maps.get(str(c), {}).get(name)) or name for c in files.cat.categories
         ]

@@ -131,3 +131,20 @@ def test_batch_with_a_bad_file(tmp_path: Path) -> None:
 def test_missing_path() -> None:
     with pytest.raises(InputError, match="no such file"):
         eobcheck.check("does/not/exist.csv")
+
+
+def test_messages_name_each_rows_own_date() -> None:
+    df = pd.DataFrame(
+        {
+            "Claim ID": ["A", "B", "C"],
+            "DOS": ["2023-02-02", "2023-03-03", "2021-06-15"],
+            "Dx 1": ["M54.4", "m544", "M54.50"],
+        }
+    )
+    f = eobcheck.check(df).findings.set_index("claim_id")
+    assert "on 2023-02-02" in f.loc["A", "message"]
+    assert "on 2023-03-03" in f.loc["B", "message"]
+    assert f.loc["C", "message"] == (
+        "M54.50 takes effect on 2021-10-01, after the date of service 2021-06-15; "
+        "use M54.5 (Low back pain)."
+    )

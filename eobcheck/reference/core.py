@@ -764,15 +764,23 @@ class Reference:
                 bool(keys["beyond"].iat[r]),
                 dos=marker,
             )
-        text = pd.Series(templates[group], index=sub.index, dtype="string")
-        dos = pd.Series(days[usable].astype("datetime64[D]"), index=sub.index).dt.strftime(
-            "%Y-%m-%d"
+        # every template holds the date marker at most once: prefix + date + suffix
+        split = [t.split(marker, 1) for t in templates]
+        prefix = np.array([p[0] for p in split], dtype=object)
+        suffix = np.array([p[1] if len(p) > 1 else "" for p in split], dtype=object)
+        has = np.array([len(p) > 1 for p in split])
+        day_codes, day_values = pd.factorize(days[usable])
+        day_text = np.asarray(
+            pd.to_datetime(day_values.astype("datetime64[D]")).strftime("%Y-%m-%d"), dtype=object
         )
-        has = text.str.contains(marker, regex=False)
-        if has.any():
-            parts = text[has].str.split(marker, n=1, expand=True)
-            text[has] = parts[0] + dos[has] + parts[1]
-        out[usable] = text.astype("object").to_numpy()
+        dos = np.where(has[group], day_text[day_codes], "")
+        joined = pc.binary_join_element_wise(
+            pa.array(prefix[group], type=pa.string()),
+            pa.array(dos, type=pa.string()),
+            pa.array(suffix[group], type=pa.string()),
+            "",
+        )
+        out[usable] = joined.to_numpy(zero_copy_only=False)
         return out
 
     def lookup(self, code: str, on: date | str) -> CodeLookup:

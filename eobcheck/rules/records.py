@@ -52,7 +52,7 @@ def invalid_date(ctx: Context) -> Hits:
     return Hits(
         mask,
         message,
-        column=ctx.header_of("date_of_service"),
+        column=ctx.header_of("date_of_service", mask),
         value=ctx.frame["date_raw"][mask].astype("object"),
     )
 
@@ -86,7 +86,7 @@ def missing_claim_id(ctx: Context) -> Hits:
     return Hits(
         mask,
         "The claim number is empty; this line was not checked.",
-        column=ctx.header_of("claim_id"),
+        column=ctx.header_of("claim_id", mask),
     )
 
 
@@ -167,4 +167,4 @@ def missing_diagnosis(ctx: Context) -> Hits:
     first = checked & ~key.where(checked).duplicated()
     mask = checked & ~any_dx & first
     message = "Claim " + ctx.frame["claim_id"][mask] + " has no diagnosis code; add at least one."
-    return Hits(mask, message.astype("object"), column=ctx.header_of("dx"))
+    return Hits(mask, message.astype("object"), column=ctx.header_of("dx", mask))
