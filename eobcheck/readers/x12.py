@@ -3,33 +3,44 @@
 A focused, dependency-free reader: it tokenizes the interchange with the separators the ISA
 header declares (tolerating CRLF or no newline, indented segments, a component separator used
 in the body that differs from ISA16, files that start at ST without an envelope, and several
-ISA/GS/ST envelopes in one file) and walks the segments with a small state machine. It reads
-what the checker needs, not the whole implementation guide.
+ISA/GS/ST envelopes in one file). It reads what the checker needs, not the whole
+implementation guide.
+
+The reader works column-wise, not segment by segment: the file is cut into segments at the
+terminator positions found with numpy, the segments live in one Arrow string array, and the
+loops of the implementation guide (transaction, claim, service line) become forward-filled
+"current loop" indices. Each segment kind is split into elements once, as a batch, and values
+are attached to their claim or line by index ("the last DTP*472 of the line wins"), so the cost
+per segment is a few vectorized operations rather than Python work.
 
 Provenance: ``source_row`` is the 1-based segment number in the file (the ISA segment is 1),
 ``dx_column`` names the HI element and component, e.g. ``HI01-2`` (the code of the first
 composite of that HI segment).
 
 An 835 carries no diagnoses: its frame has one row per service payment (SVC) with null
-diagnosis columns, and :func:`join_remittance` copies its money and adjustment codes onto the
-matching 837 lines (CLP01 = CLM01, and REF*6R line control numbers where both files carry them).
+diagnosis columns. :func:`join_remittance` copies its money and adjustment codes onto the
+matching 837 lines (CLP01 = CLM01, and REF*6R line control numbers where both files carry
+them); :func:`join_results` does that for all inputs of one check.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from eobcheck.errors import InputError
 from eobcheck.model import DTYPES, conform, empty_frame
 from eobcheck.readers.base import ReadResult
 
-__all__ = ["join_remittance", "line_controls", "read_x12"]
+__all__ = ["join_remittance", "join_results", "line_controls", "read_x12"]
 
 #: frame.attrs key holding the REF*6R line control numbers of the frame's rows, joined by
 #: _CTRL_SEP ("" where a line has none). One string, because pandas deep-copies attrs on
@@ -53,17 +64,11 @@ _DX_QUALIFIERS: Final[dict[str, int]] = {
 }
 _SEPARATOR_CANDIDATES: Final = ":>^|\\!"
 _COMPOSITE_RE: Final = re.compile(r"^[A-Z]{1,3}([^A-Za-z0-9 .\-])")
-_CAS_GROUPS: Final = frozenset({"CO", "PR", "OA", "PI", "CR"})
+_AMOUNT_RE: Final = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_STR: Final = pa.large_string()
 
-
-@dataclass
-class _Tokens:
-    """The segments of one file with their 1-based segment numbers."""
-
-    segments: list[list[str]]
-    numbers: list[int]
-    component: str
-    notes: list[str]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 
 def _fail(path: Path, name: str, message: str, segment: int | None = None) -> InputError:
@@ -71,7 +76,8 @@ def _fail(path: Path, name: str, message: str, segment: int | None = None) -> In
     return InputError(f"{where}{message}", path=name)
 
 
-def _decode(path: Path, name: str) -> str:
+def _decode(path: Path, name: str) -> bytes:
+    """Return the file as UTF-8 bytes (X12 is ASCII in practice; other bytes read as latin-1)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -79,21 +85,232 @@ def _decode(path: Path, name: str) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
-        return raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
-        # X12 is ASCII in practice; latin-1 never fails and keeps byte positions.
-        return raw.decode("latin-1")
+        # latin-1 never fails and keeps every character; Arrow strings must be UTF-8.
+        raw = raw.decode("latin-1").encode("utf-8")
+    return raw
 
 
-def _tokenize(text: str, path: Path, name: str) -> _Tokens:
-    """Split an X12 text into segments using the separators of its first header."""
-    body = text.lstrip()
+# --------------------------------------------------------------------------- arrow helpers
+
+
+def _s(text: str | None) -> pa.Scalar:
+    return pa.scalar(text, _STR)
+
+
+def _null(n: int) -> pa.Array:
+    return pa.nulls(n, _STR)
+
+
+def _take(values: pa.Array, idx: IntArray) -> pa.Array:
+    """values[idx], with null where idx < 0."""
+    if not len(idx) or not len(values):
+        return pa.nulls(len(idx), values.type)
+    return values.take(pa.array(idx, mask=idx < 0))
+
+
+def _nz(values: pa.Array) -> pa.Array:
+    """Empty strings as null (the reader's "x or None")."""
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, _STR), values)
+
+
+def _bool(values: pa.Array) -> BoolArray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _eq(values: pa.Array, text: str) -> BoolArray:
+    return _bool(pc.equal(values, text))
+
+
+def _isin(values: pa.Array, texts: Sequence[str]) -> BoolArray:
+    return _bool(pc.is_in(values, value_set=pa.array(list(texts), _STR)))
+
+
+def _join2(a: pa.Array, b: pa.Array, sep: str) -> pa.Array:
+    """a + sep + b, or whichever of the two is not null."""
+    both = pc.binary_join_element_wise(a, b, _s(sep))
+    return pc.coalesce(both, a, b)
+
+
+def _date(values: pa.Array) -> pa.Array:
+    """The first CCYYMMDD of D8/RD8 values, or null."""
+    ok = pc.match_substring_regex(values, r"^[0-9]{8}")
+    return pc.if_else(ok, pc.utf8_slice_codeunits(values, 0, 8), pa.scalar(None, _STR))
+
+
+def _amount(values: pa.Array) -> pa.Array:
+    """Decimal amounts as float64; null where the value is not a number."""
+    ok = pc.match_substring_regex(values, _AMOUNT_RE)
+    return pc.cast(pc.if_else(ok, values, pa.scalar(None, _STR)), pa.float64())
+
+
+def _floats(values: pa.Array) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _pointer(value: str) -> int:
+    """Return a diagnosis pointer as an int; some senders write "1.00"; 0 when unreadable."""
+    if value.isdigit():
+        return int(value)
+    m = re.fullmatch(r"(\d{1,2})(?:\.0*)?", value.strip())
+    return int(m.group(1)) if m else 0
+
+
+def _last(groups: IntArray, n: int) -> IntArray:
+    """Per group 0..n-1, the index of its last event in ``groups`` (file order), or -1."""
+    out = np.full(n, -1, dtype=np.int64)
+    if len(groups):
+        uniq, first_rev = np.unique(groups[::-1], return_index=True)
+        out[uniq] = len(groups) - 1 - first_rev
+    return out
+
+
+def _first(groups: IntArray, n: int) -> IntArray:
+    """Per group 0..n-1, the index of its first event in ``groups``, or -1."""
+    out = np.full(n, -1, dtype=np.int64)
+    if len(groups):
+        uniq, first = np.unique(groups, return_index=True)
+        out[uniq] = first
+    return out
+
+
+def _pick(values: pa.Array, groups: IntArray, n: int, *, last: bool = True) -> pa.Array:
+    """Per group, the value of its last (or first) event; null for groups without one."""
+    idx = _last(groups, n) if last else _first(groups, n)
+    return _take(values, idx)
+
+
+def _concat_by(values: pa.Array, groups: IntArray, n: int) -> pa.Array:
+    """Per group, its non-empty values in file order joined by a space; null if none."""
+    keep = _bool(pc.invert(pc.or_kleene(pc.is_null(values), pc.equal(values, ""))))
+    values = values.filter(pa.array(keep))
+    groups = groups[keep]
+    counts = np.bincount(groups, minlength=n) if len(groups) else np.zeros(n, np.int64)
+    first = _first(groups, n)
+    multi = np.flatnonzero(counts > 1)
+    if not len(multi):
+        return _take(values, first)
+    # Several CAS/remark segments on one claim or line are rare: join those few in Python.
+    py = values.to_pylist()
+    order = np.argsort(groups, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    joined = [" ".join(py[i] for i in order[starts[g] : starts[g + 1]]) for g in multi]
+    idx = first.copy()
+    idx[multi] = len(values) + np.arange(len(multi))
+    return _take(pa.concat_arrays([values.cast(_STR), pa.array(joined, _STR)]), idx)
+
+
+def _context(starts: BoolArray, resets: BoolArray) -> tuple[BoolArray, IntArray]:
+    """Per segment: inside a loop opened by ``starts`` and not closed by ``resets``, and which."""
+    n = len(starts)
+    last = np.maximum.accumulate(np.where(starts | resets, np.arange(n), -1))
+    at = np.maximum(last, 0)
+    inside = (last >= 0) & starts[at] if n else np.zeros(0, dtype=bool)
+    rank = np.cumsum(starts) - 1
+    return inside, np.where(inside, rank[at], -1)
+
+
+def _state(query: IntArray, set_pos: IntArray, set_val: pa.Array, reset_pos: IntArray) -> pa.Array:
+    """Value of a state variable at each query position: the last set before it, null after a
+    reset."""
+    pos = np.concatenate([set_pos, reset_pos])
+    vals = pa.concat_arrays([set_val.cast(_STR), _null(len(reset_pos))])
+    order = np.argsort(pos, kind="stable")
+    k = np.searchsorted(pos[order], query, side="right") - 1
+    src = np.where(k >= 0, order[np.maximum(k, 0)] if len(order) else -1, -1)
+    return _take(vals, src) if len(vals) else _null(len(query))
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@dataclass
+class _Tokens:
+    """The non-empty segments of one file, trimmed, with their tags; segment number = index + 1.
+
+    Every segment is split into elements once: element ``i`` of segment ``s`` is
+    ``elements[offsets[s] + i]`` (element 0 is the tag).
+    """
+
+    segments: pa.Array
+    elements: pa.Array
+    offsets: IntArray
+    tag_ids: IntArray
+    tag_names: list[str]
+    element: str
+    component: str
+    notes: list[str]
+    trim: bool = True
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def mask(self, *tags: str) -> BoolArray:
+        """Segments whose tag is one of ``tags``."""
+        ids = [i for i, t in enumerate(self.tag_names) if t in tags]
+        if len(ids) == 1:
+            return np.asarray(self.tag_ids == ids[0], dtype=bool)
+        return np.isin(self.tag_ids, ids)
+
+    def fields(self, pos: IntArray, idx: Sequence[int]) -> list[pa.Array]:
+        """Elements ``idx`` (trimmed; "" when absent) of the segments at ``pos``."""
+        return _parts_at(self.elements, self.offsets, pos, idx, trim=self.trim)
+
+    def pylist(self, pos: IntArray) -> list[list[str]]:
+        """The segments at ``pos`` split into elements, as Python lists (for a few segments)."""
+        sub = self.segments.take(pa.array(pos, pa.int64())).to_pylist()
+        return [s.split(self.element) for s in sub]
+
+
+def _parts_at(
+    flat: pa.Array, offsets: IntArray, pos: IntArray | None, idx: Sequence[int], *, trim: bool
+) -> list[pa.Array]:
+    """Parts ``idx`` of the split values at ``pos`` (all when None); "" where absent."""
+    start = offsets[:-1] if pos is None else offsets[pos]
+    length = (offsets[1:] if pos is None else offsets[pos + 1]) - start
+    out = []
+    for i in idx:
+        values = _take(flat, np.where(i < length, start + i, -1))
+        if trim:
+            values = pc.utf8_trim_whitespace(values)
+        out.append(pc.fill_null(values, _s("")))
+    return out
+
+
+def _split_values(values: pa.Array, sep: str) -> tuple[pa.Array, IntArray]:
+    """Split string values at ``sep``: the parts in one array and each value's offsets."""
+    lists = pc.split_pattern(values.cast(_STR), sep)
+    offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
+    flat = lists.values
+    return flat, offsets
+
+
+def _split(data: bytes, terminator: str) -> pa.Array:
+    """Cut ``data`` at every terminator into one Arrow string array (terminators kept)."""
+    term = terminator.encode("utf-8")
+    whole = pa.array([data.decode("utf-8")], _STR)
+    if len(term) != 1:
+        return pc.split_pattern(whole, terminator).flatten()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == term[0]).astype(np.int64) + 1
+    if not len(ends) or ends[-1] != len(data):
+        ends = np.append(ends, len(data))
+    offsets = np.concatenate(([0], ends)).astype(np.int64)
+    # The offsets point into the file's own bytes: no copy, no Python string per segment.
+    return pa.Array.from_buffers(_STR, len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _tokenize(data: bytes, path: Path, name: str) -> _Tokens:
+    """Split an X12 file into segments using the separators of its first header."""
+    data = data.lstrip()
+    head = data[:4096].decode("utf-8", errors="replace")
     notes: list[str] = []
-    if body.startswith("ISA"):
-        if len(body) < 4:
+    if head.startswith("ISA"):
+        if len(head) < 4:
             raise _fail(path, name, "ISA header is truncated", 1)
-        element = body[3]
-        parts = body.split(element, 16)
+        element = head[3]
+        parts = head.split(element, 16)
         if len(parts) < 17 or len(parts[16]) < 2:
             raise _fail(
                 path, name, "ISA header is truncated: fewer than 16 elements before ISA16", 1
@@ -102,43 +319,56 @@ def _tokenize(text: str, path: Path, name: str) -> _Tokens:
         terminator = parts[16][1]
         if terminator in "\r\n":
             terminator = "\n"
-    elif body.startswith("ST") and len(body) > 2 and not body[2].isalnum():
+    elif head.startswith("ST") and len(head) > 2 and not head[2].isalnum():
         # A bare transaction set (no ISA/GS envelope), as some payer portals export it.
-        element = body[2]
-        match = re.search(r"[~'\n]", body)
-        terminator = match.group(0) if match else "~"
+        element = head[2]
+        match = re.search(rb"[~'\n]", data)
+        terminator = match.group(0).decode() if match else "~"
         component = ":"
         notes.append(
             "the file has no ISA interchange header; separators were inferred from the ST "
             f"segment (element {element!r}, segment terminator {terminator!r})"
         )
     else:
-        snippet = body[:20].replace("\n", " ")
+        snippet = head[:20].replace("\n", " ")
         raise _fail(
             path,
             name,
             f"not an X12 file: it should start with an ISA (or ST) segment, found {snippet!r}",
         )
 
-    segments: list[list[str]] = []
-    numbers: list[int] = []
-    number = 0
-    for chunk in body.split(terminator):
-        seg = chunk.strip()
-        if not seg:
+    raw = _split(data, terminator)
+    segs = pc.utf8_trim_whitespace(pc.utf8_rtrim(raw, characters=terminator))
+    segs = segs.filter(pc.greater(pc.binary_length(segs), 0))
+    elements, offsets = _split_values(segs, element)
+    heads = pc.dictionary_encode(elements.take(pa.array(offsets[:-1])))
+    names = [str(h) for h in heads.dictionary.to_pylist()]
+    tag_ids = np.asarray(heads.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    tokens = _Tokens(segs, elements, offsets, tag_ids, names, element, component, notes)
+    tokens.trim = _needs_trim(data, element, terminator)
+    tokens.component = _body_component(tokens, component, notes)
+    return tokens
+
+
+def _needs_trim(data: bytes, element: str, terminator: str) -> bool:
+    """Whether any element may carry surrounding whitespace (padded names, indented values)."""
+    if not data.isascii():
+        return True  # Unicode whitespace: trim everything
+    sep = element.encode("ascii")
+    # The ISA header pads its fields with spaces by definition; look past it.
+    body = data[data.find(terminator.encode("ascii")) + 1 :] if data.startswith(b"ISA") else data
+    for ws in (b" ", b"\t", b"\r", b"\n", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f"):
+        if ws == sep:
             continue
-        number += 1
-        segments.append(seg.split(element))
-        numbers.append(number)
-
-    component = _body_component(segments, component, notes)
-    return _Tokens(segments, numbers, component, notes)
+        if ws + sep in body or sep + ws in body:
+            return True
+    return False
 
 
-def _body_component(segments: list[list[str]], declared: str, notes: list[str]) -> str:
+def _body_component(tokens: _Tokens, declared: str, notes: list[str]) -> str:
     """Return the component separator the body really uses (some files contradict ISA16)."""
     seen: dict[str, int] = {}
-    for seg in segments[:400]:
+    for seg in tokens.pylist(np.arange(min(len(tokens), 400), dtype=np.int64)):
         tag = seg[0]
         if tag in ("SV1", "SVC", "HI") and len(seg) > 1:
             values = seg[1:] if tag == "HI" else seg[1:2]
@@ -147,7 +377,7 @@ def _body_component(segments: list[list[str]], declared: str, notes: list[str]) 
         else:
             continue
         for value in values:
-            m = _COMPOSITE_RE.match(value)
+            m = _COMPOSITE_RE.match(value.strip())
             if m and m.group(1) in _SEPARATOR_CANDIDATES:
                 seen[m.group(1)] = seen.get(m.group(1), 0) + 1
     if not seen or declared in seen:
@@ -160,29 +390,6 @@ def _body_component(segments: list[list[str]], declared: str, notes: list[str]) 
     return used
 
 
-def _date(value: str) -> str | None:
-    """Return the first CCYYMMDD of a D8/RD8 value, or None."""
-    value = value.strip()
-    if len(value) >= 8 and value[:8].isdigit():
-        return value[:8]
-    return None
-
-
-def _pointer(value: str) -> int:
-    """Return a diagnosis pointer as an int; some senders write "1.00"; 0 when unreadable."""
-    if value.isdigit():
-        return int(value)
-    m = re.fullmatch(r"(\d{1,2})(?:\.0*)?", value.strip())
-    return int(m.group(1)) if m else 0
-
-
-def _amount(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def _el(seg: list[str], i: int) -> str:
     return seg[i].strip() if len(seg) > i else ""
 
@@ -190,432 +397,454 @@ def _el(seg: list[str], i: int) -> str:
 def _transaction_kinds(tokens: _Tokens) -> Iterator[tuple[str, str]]:
     """Yield (ST01, implementation version) for each transaction set."""
     gs_version = ""
-    for seg in tokens.segments:
+    for seg in tokens.pylist(np.flatnonzero(tokens.mask("GS", "ST"))):
         if seg[0] == "GS":
             gs_version = _el(seg, 8)
-        elif seg[0] == "ST":
+        else:
             yield _el(seg, 1), _el(seg, 3) or gs_version
+
+
+def _composite(values: pa.Array, comp: str, count: int) -> list[pa.Array]:
+    """Components 0..count-1 of composite values ("" when absent; not trimmed)."""
+    flat, offsets = _split_values(values, comp)
+    return _parts_at(flat, offsets, None, range(count), trim=False)
+
+
+def _procedure(values: pa.Array, comp: str) -> tuple[BoolArray, pa.Array, pa.Array]:
+    """From HC:CODE:M1:M2:M3:M4 composites: has a code, the code (upper), the modifiers."""
+    parts = _composite(values, comp, 7)
+    has = ~_eq(parts[1], "")
+    mods = _nz(parts[2])
+    for p in parts[3:6]:
+        mods = _join2(mods, _nz(p), " ")
+    return has, pc.utf8_upper(parts[1]), mods
 
 
 # --------------------------------------------------------------------------- 837
 
 
-@dataclass
-class _Line:
-    number: int | None
-    seg_no: int
-    procedure: str | None = None
-    modifiers: str | None = None
-    pointers: list[str] = field(default_factory=list)
-    pointers_raw: str | None = None
-    billed: float | None = None
-    date: str | None = None
-    control: str | None = None
+def _frame_837(tok: _Tokens, name: str, start: int, notes: list[str]) -> tuple[pd.DataFrame, int]:
+    """The canonical frame of an 837 and its number of claims."""
+    n = len(tok)
+    comp = tok.component
+    seg_notes: list[tuple[int, str]] = []
+    st, hl, se, clm = tok.mask("ST"), tok.mask("HL"), tok.mask("SE"), tok.mask("CLM")
+    hl_pos = np.flatnonzero(hl)
+    (level,) = tok.fields(hl_pos, [3])
+    hl20, hl22, hl23 = (hl_pos[_eq(level, v)] for v in ("20", "22", "23"))
+    st_pos = np.flatnonzero(st)
 
+    in_claim, claim_at = _context(clm, st | hl | se)
+    line_reset = st | hl | se | clm
+    lx = tok.mask("LX") & in_claim
+    sv = tok.mask("SV1", "SV2") & in_claim
+    in_line0, _ = _context(lx, line_reset)
+    # A service line without LX opens a line, but only the first one after the claim starts
+    # (the ones after it add to that line).
+    cand = np.flatnonzero(sv & ~in_line0)
+    last0 = np.maximum.accumulate(np.where(lx | line_reset, np.arange(n), -1))
+    _, first_cand = np.unique(last0[cand], return_index=True)
+    implicit = cand[first_cand]
+    starts = lx.copy()
+    starts[implicit] = True
+    in_line, line_at = _context(starts, line_reset)
 
-@dataclass
-class _Claim:
-    claim_id: str
-    seg_no: int
-    billed: float | None
-    patient_id: str | None
-    birth: str | None
-    sex: str | None
-    payer: str | None
-    provider: str | None
-    date_472: str | None = None
-    date_stmt: str | None = None
-    dx: list[tuple[int, int, str, int, str]] = field(default_factory=list)
-    lines: list[_Line] = field(default_factory=list)
+    # Claims.
+    clm_pos = np.flatnonzero(clm)
+    nclaims = len(clm_pos)
+    claim_id, claim_billed_s = tok.fields(clm_pos, [1, 2])
+    for p in clm_pos[_eq(claim_id, "")]:
+        seg_notes.append((int(p), f"segment {p + 1}: CLM without a claim number (CLM01); kept"))
+    claim_billed = _amount(claim_billed_s)
 
+    # Subscriber, patient, payer and billing provider in force when each claim starts.
+    nm1_pos = np.flatnonzero(tok.mask("NM1"))
+    e1, e3, e9 = tok.fields(nm1_pos, [1, 3, 9])
+    out = ~in_claim[nm1_pos]
 
-def _parse_837(tokens: _Tokens, name: str, notes: list[str]) -> list[_Claim]:
-    comp = tokens.component
-    claims: list[_Claim] = []
-    claim: _Claim | None = None
-    line: _Line | None = None
-    sub_id = sub_birth = sub_sex = None
-    pat_id = pat_birth = pat_sex = None
-    payer = billing = None
-    entity = ""  # which person/party the last NM1 named: "IL", "QC", "PR", "85", ...
-    in_claim = False
-    hi_order = 0
-    for seg, seg_no in zip(tokens.segments, tokens.numbers, strict=True):
-        tag = seg[0]
-        if tag == "ST":
-            claim = line = None
-            in_claim = False
-            sub_id = sub_birth = sub_sex = pat_id = pat_birth = pat_sex = None
-            payer = billing = None
-        elif tag == "HL":
-            level = _el(seg, 3)
-            claim = line = None
-            in_claim = False
-            if level == "20":
-                billing = None
-            elif level == "22":
-                sub_id = sub_birth = sub_sex = None
-                pat_id = pat_birth = pat_sex = None
-                payer = None
-            elif level == "23":
-                pat_id = pat_birth = pat_sex = None
-        elif tag == "NM1":
-            entity = _el(seg, 1)
-            if in_claim:
-                # 2310x/2330x/2420x loops: other payers, other subscribers, line providers.
-                if entity == "82" and claim is not None and line is None:
-                    claim.provider = _el(seg, 9) or _el(seg, 3) or claim.provider
-                continue
-            if entity == "IL":
-                sub_id = _el(seg, 9) or None
-            elif entity == "QC":
-                pat_id = _el(seg, 9) or None
-            elif entity == "PR":
-                payer = _el(seg, 3) or _el(seg, 9) or None
-            elif entity == "85":
-                billing = _el(seg, 9) or _el(seg, 3) or None
-        elif tag == "DMG" and not in_claim:
-            birth = _date(_el(seg, 2)) if _el(seg, 1) == "D8" else None
-            sex = _el(seg, 3) or None
-            if entity == "QC":
-                pat_birth, pat_sex = birth, sex
-            else:
-                sub_birth, sub_sex = birth, sex
-        elif tag == "CLM":
-            in_claim = True
-            line = None
-            hi_order = 0
-            claim_id = _el(seg, 1)
-            if not claim_id:
-                notes.append(f"segment {seg_no}: CLM without a claim number (CLM01); kept")
-            claim = _Claim(
-                claim_id=claim_id,
-                seg_no=seg_no,
-                billed=_amount(_el(seg, 2)),
-                patient_id=pat_id or sub_id,
-                birth=pat_birth or sub_birth,
-                sex=pat_sex or sub_sex,
-                payer=payer,
-                provider=billing,
-            )
-            claims.append(claim)
-        elif claim is None:
-            continue
-        elif tag == "HI":
-            for i, element in enumerate(seg[1:], start=1):
-                parts = element.strip().split(comp)
-                qual = parts[0]
-                rank = _DX_QUALIFIERS.get(qual)
-                if rank is None or len(parts) < 2 or not parts[1]:
-                    continue
-                claim.dx.append((rank, hi_order, parts[1], seg_no, f"HI{i:02d}-2"))
-                hi_order += 1
-        elif tag == "LX":
-            num = _el(seg, 1)
-            line = _Line(number=int(num) if num.isdigit() else None, seg_no=seg_no)
-            claim.lines.append(line)
-        elif tag in ("SV1", "SV2"):
-            if line is None:
-                line = _Line(number=len(claim.lines) + 1, seg_no=seg_no)
-                claim.lines.append(line)
-                notes.append(f"segment {seg_no}: {tag} without LX; numbered it {line.number}")
-            proc_el = _el(seg, 1) if tag == "SV1" else _el(seg, 2)
-            parts = proc_el.split(comp) if proc_el else []
-            if len(parts) >= 2 and parts[1]:
-                line.procedure = parts[1].upper()
-                mods = [m for m in parts[2:6] if m]
-                line.modifiers = " ".join(mods) if mods else None
-            line.billed = _amount(_el(seg, 2) if tag == "SV1" else _el(seg, 3))
-            if tag == "SV1" and _el(seg, 7):
-                ptr = [p for p in _el(seg, 7).split(comp) if p]
-                line.pointers = ptr
-                line.pointers_raw = ",".join(ptr)
-        elif tag == "DTP":
-            qual, value = _el(seg, 1), _date(_el(seg, 3))
-            if line is not None:
-                if qual == "472":
-                    line.date = value
-            elif qual == "472":
-                claim.date_472 = value
-            elif qual == "434":
-                claim.date_stmt = value
-        elif tag == "REF" and line is not None and _el(seg, 1) == "6R":
-            line.control = _el(seg, 2) or None
-        elif tag == "SE":
-            claim = line = None
-            in_claim = False
-    return claims
-
-
-def _frame_837(claims: list[_Claim], name: str, start: int, notes: list[str]) -> pd.DataFrame:
-    cols: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "source_row",
-            "dx_column",
-            "line_id",
-            "claim_id",
-            "line",
-            "date_raw",
-            "dx_position",
-            "dx_value",
-            "procedure",
-            "modifiers",
-            "dx_pointers",
-            "patient_id",
-            "birth_date",
-            "sex",
-            "billed",
-            "payer",
-            "provider",
+    def nm1_state(entity: str, value: pa.Array, resets: list[IntArray]) -> pa.Array:
+        sel = out & _eq(e1, entity)
+        return _state(
+            clm_pos, nm1_pos[sel], value.filter(pa.array(sel)), np.concatenate([st_pos, *resets])
         )
-    }
-    control: list[str | None] = []
-    line_id = start
-    bad_pointers = 0
-    for claim in claims:
-        # Stable sort: principal first, then the rest in file order.
-        dx = sorted(claim.dx, key=lambda d: (d[0], d[1]))
-        lines = claim.lines or [_Line(number=None, seg_no=claim.seg_no, billed=claim.billed)]
-        claim_date = claim.date_472 or claim.date_stmt
-        for ln in lines:
-            if ln.pointers:
-                chosen: list[tuple[int, tuple[int, int, str, int, str] | None]] = []
-                for p in ln.pointers:
-                    idx = _pointer(p)
-                    if 1 <= idx <= len(dx):
-                        chosen.append((idx, dx[idx - 1]))
-                    else:
-                        bad_pointers += 1
-                if not chosen:
-                    chosen = [(0, None)]
-            elif dx:
-                chosen = [(i, d) for i, d in enumerate(dx, start=1)]
-            else:
-                chosen = [(0, None)]
-            date = ln.date or claim_date
-            for pos, d in chosen:
-                cols["source_row"].append(d[3] if d else ln.seg_no)
-                cols["dx_column"].append(d[4] if d else None)
-                cols["dx_position"].append(pos if d else None)
-                cols["dx_value"].append(d[2] if d else None)
-                cols["line_id"].append(line_id)
-                cols["claim_id"].append(claim.claim_id or None)
-                cols["line"].append(ln.number)
-                cols["date_raw"].append(date)
-                cols["procedure"].append(ln.procedure)
-                cols["modifiers"].append(ln.modifiers)
-                cols["dx_pointers"].append(ln.pointers_raw)
-                cols["patient_id"].append(claim.patient_id)
-                cols["birth_date"].append(claim.birth)
-                cols["sex"].append(claim.sex)
-                cols["billed"].append(ln.billed)
-                cols["payer"].append(claim.payer)
-                cols["provider"].append(claim.provider)
-                control.append(ln.control)
-            line_id += 1
+
+    sub_id = nm1_state("IL", _nz(e9), [hl22])
+    pat_id = nm1_state("QC", _nz(e9), [hl22, hl23])
+    payer = nm1_state("PR", pc.coalesce(_nz(e3), _nz(e9)), [hl22])
+    billing = nm1_state("85", pc.coalesce(_nz(e9), _nz(e3)), [hl20])
+
+    dmg_pos = np.flatnonzero(tok.mask("DMG") & ~in_claim)
+    d1, d2, d3 = tok.fields(dmg_pos, [1, 2, 3])
+    entity = _state(dmg_pos, nm1_pos, e1, np.zeros(0, np.int64))
+    qc = _eq(entity, "QC")
+    birth = pc.if_else(pc.equal(d1, "D8"), _date(d2), pa.scalar(None, _STR))
+    sex = _nz(d3)
+
+    def dmg_state(values: pa.Array, sel: BoolArray, resets: list[IntArray]) -> pa.Array:
+        return _state(
+            clm_pos, dmg_pos[sel], values.filter(pa.array(sel)), np.concatenate([st_pos, *resets])
+        )
+
+    patient_id = pc.coalesce(pat_id, sub_id)
+    birth_c = pc.coalesce(dmg_state(birth, qc, [hl22, hl23]), dmg_state(birth, ~qc, [hl22]))
+    sex_c = pc.coalesce(dmg_state(sex, qc, [hl22, hl23]), dmg_state(sex, ~qc, [hl22]))
+
+    # Rendering provider at claim level overrides the billing provider.
+    sel = in_claim[nm1_pos] & ~in_line[nm1_pos] & _eq(e1, "82")
+    rendering = pc.coalesce(_nz(e9), _nz(e3)).filter(pa.array(sel))
+    has = _bool(pc.is_valid(rendering))
+    provider = pc.coalesce(
+        _pick(rendering.filter(pa.array(has)), claim_at[nm1_pos[sel][has]], nclaims), billing
+    )
+
+    # Dates: DTP*472 on the line, else on the claim, else the statement period (434).
+    dtp_pos = np.flatnonzero(tok.mask("DTP") & in_claim)
+    q1, q3 = tok.fields(dtp_pos, [1, 3])
+    dval = _date(q3)
+    at_line = in_line[dtp_pos]
+    s472 = _eq(q1, "472")
+    sel = at_line & s472
+    line_date_ev = (dval.filter(pa.array(sel)), line_at[dtp_pos[sel]])
+    sel = ~at_line & s472
+    date_472 = _pick(dval.filter(pa.array(sel)), claim_at[dtp_pos[sel]], nclaims)
+    sel = ~at_line & _eq(q1, "434")
+    date_stmt = _pick(dval.filter(pa.array(sel)), claim_at[dtp_pos[sel]], nclaims)
+    claim_date = pc.coalesce(date_472, date_stmt)
+
+    # Service lines.
+    line_pos = np.flatnonzero(starts)
+    nreal = len(line_pos)
+    line_claim = claim_at[line_pos]
+    lx_pos = np.flatnonzero(lx)
+    (num,) = tok.fields(lx_pos, [1])
+    digits = pc.match_substring_regex(num, r"^[0-9]{1,18}$")
+    number = np.ones(nreal, dtype=np.int64)
+    number_ok = np.ones(nreal, dtype=bool)
+    is_lx = np.isin(line_pos, lx_pos)
+    number[is_lx] = np.asarray(
+        pc.cast(pc.if_else(digits, num, "0"), pa.int64()).to_numpy(), dtype=np.int64
+    )
+    number_ok[is_lx] = _bool(digits)
+    tag_names = tok.tag_names
+    for p in implicit:
+        tag = tag_names[tok.tag_ids[p]]
+        seg_notes.append((int(p), f"segment {p + 1}: {tag} without LX; numbered it 1"))
+
+    sv1_pos = np.flatnonzero(sv & tok.mask("SV1"))
+    sv2_pos = np.flatnonzero(sv & tok.mask("SV2"))
+    p1, b1, ptr1 = tok.fields(sv1_pos, [1, 2, 7])
+    p2, b2 = tok.fields(sv2_pos, [2, 3])
+    sv_pos = np.concatenate([sv1_pos, sv2_pos])
+    order = np.argsort(sv_pos, kind="stable")
+    sv_pos = sv_pos[order]
+    idx = pa.array(order)
+    proc_el = pa.concat_arrays([p1, p2]).take(idx)
+    billed_s = pa.concat_arrays([b1, b2]).take(idx)
+    ptr_el = pa.concat_arrays([ptr1, pa.array([""] * len(sv2_pos), _STR)]).take(idx)
+    sv_line = line_at[sv_pos]
+    has_proc, procedure, modifiers = _procedure(proc_el, comp)
+    ok = pa.array(has_proc)
+    line_proc = _pick(procedure.filter(ok), sv_line[has_proc], nreal)
+    line_mods = _pick(modifiers.filter(ok), sv_line[has_proc], nreal)
+    line_billed = _pick(_amount(billed_s), sv_line, nreal)
+    has_ptr = ~_eq(ptr_el, "")
+    line_ptr = _pick(ptr_el.filter(pa.array(has_ptr)), sv_line[has_ptr], nreal)
+    line_date = _pick(line_date_ev[0], line_date_ev[1], nreal)
+
+    ref_pos = np.flatnonzero(tok.mask("REF") & in_line)
+    r1, r2 = tok.fields(ref_pos, [1, 2])
+    sel = _eq(r1, "6R")
+    line_ctrl = _pick(_nz(r2).filter(pa.array(sel)), line_at[ref_pos[sel]], nreal)
+
+    # Claims without any service line keep one row (line number null, the claim's charge).
+    per_claim = np.bincount(line_claim, minlength=nclaims) if nreal else np.zeros(nclaims, int)
+    bare = np.flatnonzero(per_claim == 0)
+    nlines = nreal + len(bare)
+    lorder = np.argsort(np.concatenate([line_pos, clm_pos[bare]]), kind="stable")
+    lidx = pa.array(lorder)
+    L_claim = np.concatenate([line_claim, bare])[lorder]
+    L_seg = np.concatenate([line_pos, clm_pos[bare]])[lorder] + 1
+    L_number = np.concatenate([number, np.zeros(len(bare), np.int64)])[lorder]
+    L_number_ok = np.concatenate([number_ok, np.zeros(len(bare), bool)])[lorder]
+    nulls = _null(len(bare))
+    L_proc = pa.concat_arrays([line_proc, nulls]).take(lidx)
+    L_mods = pa.concat_arrays([line_mods, nulls]).take(lidx)
+    L_date = pc.coalesce(
+        pa.concat_arrays([line_date, nulls]).take(lidx), _take(claim_date, L_claim)
+    )
+    L_ctrl = pa.concat_arrays([line_ctrl, nulls]).take(lidx)
+    L_ptr = pa.concat_arrays([line_ptr, nulls]).take(lidx)
+    L_billed = pa.concat_arrays([line_billed, _take(claim_billed, bare)]).take(lidx)
+
+    # Diagnoses: every qualifying HI composite of the claim, principal first.
+    hi_pos = np.flatnonzero(tok.mask("HI") & in_claim)
+    hi_start = tok.offsets[hi_pos] + 1
+    hi_len = tok.offsets[hi_pos + 1] - hi_start
+    parent = np.repeat(np.arange(len(hi_pos)), hi_len)
+    elem = np.arange(int(hi_len.sum())) - np.repeat(np.cumsum(hi_len) - hi_len, hi_len) + 1
+    flat = _take(tok.elements, np.repeat(hi_start, hi_len) + elem - 1)
+    if tok.trim:
+        flat = pc.utf8_trim_whitespace(flat)
+    qual, code = _composite(flat, comp, 2)
+    rank_idx = pc.index_in(qual, value_set=pa.array(list(_DX_QUALIFIERS), _STR))
+    ranks = np.array(list(_DX_QUALIFIERS.values()), dtype=np.int64)
+    valid = (elem >= 1) & _bool(pc.is_valid(rank_idx)) & ~_eq(code, "")
+    dx_claim = claim_at[hi_pos[parent[valid]]]
+    dx_rank = ranks[np.asarray(pc.fill_null(rank_idx, 0).to_numpy(), dtype=np.int64)[valid]]
+    dx_order = np.lexsort((np.arange(len(dx_claim)), dx_rank, dx_claim))
+    dx_code = code.filter(pa.array(valid)).take(pa.array(dx_order))
+    dx_seg = hi_pos[parent[valid]][dx_order] + 1
+    dx_elem = elem[valid][dx_order]
+    dx_col_names = pa.array([f"HI{i:02d}-2" for i in range(int(dx_elem.max(initial=0)) + 1)])
+    dx_col = dx_col_names.take(pa.array(dx_elem))
+    ndx = np.bincount(dx_claim, minlength=nclaims) if len(dx_claim) else np.zeros(nclaims, int)
+    dx_start = np.concatenate(([0], np.cumsum(ndx)))[:-1]
+
+    # Diagnosis pointers (SV107) select the claim's codes that apply to a line.
+    plists = pc.split_pattern(L_ptr, comp)
+    pflat = plists.flatten()
+    pparent = np.asarray(pc.list_parent_indices(plists).to_numpy(), dtype=np.int64)
+    keep = ~_eq(pflat, "")
+    pflat = pflat.filter(pa.array(keep))
+    pparent = pparent[keep]
+    nptr = np.bincount(pparent, minlength=nlines) if len(pparent) else np.zeros(nlines, int)
+    poffsets = np.concatenate(([0], np.cumsum(nptr))).astype(np.int32)
+    L_ptr_raw = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array(poffsets), pflat.cast(pa.string())), ","
+    )
+    L_ptr_raw = pc.if_else(pc.greater(pa.array(nptr), 0), L_ptr_raw, pa.scalar(None, pa.string()))
+    enc = pc.dictionary_encode(pflat)
+    pvalues = np.array([_pointer(str(v)) for v in enc.dictionary.to_pylist()], dtype=np.int64)
+    pidx = (
+        pvalues[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+        if len(pflat)
+        else np.zeros(0, np.int64)
+    )
+    L_ndx = ndx[L_claim] if nlines else np.zeros(0, np.int64)
+    pvalid = (pidx >= 1) & (pidx <= L_ndx[pparent])
+    bad_pointers = int((~pvalid).sum())
+    nvalid = (
+        np.bincount(pparent[pvalid], minlength=nlines) if pvalid.any() else np.zeros(nlines, int)
+    )
+    ptr_lines = nptr > 0
+    all_lines = np.flatnonzero(~ptr_lines & (L_ndx > 0))
+    empty_lines = np.flatnonzero((ptr_lines & (nvalid == 0)) | (~ptr_lines & (L_ndx == 0)))
+    reps = L_ndx[all_lines]
+    all_pos = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps) + 1
+    row_line = np.concatenate([pparent[pvalid], np.repeat(all_lines, reps), empty_lines])
+    row_pos = np.concatenate([pidx[pvalid], all_pos, np.zeros(len(empty_lines), np.int64)])
+    rorder = np.argsort(row_line, kind="stable")
+    row_line = row_line[rorder]
+    row_pos = row_pos[rorder]
+    row_claim = L_claim[row_line]
+    has_dx = row_pos > 0
+    row_dx = np.where(has_dx, dx_start[row_claim] + row_pos - 1, -1)
+
     if bad_pointers:
-        notes.append(
+        notes_bad = [
             f"{bad_pointers} diagnosis pointer(s) (SV107) point past the claim's HI codes; "
             "those pointers were skipped"
-        )
-    return _finish(cols, name, control)
+        ]
+    else:
+        notes_bad = []
+    notes.extend(text for _, text in sorted(seg_notes))
+    notes.extend(notes_bad)
+
+    rl = pa.array(row_line)
+    cols: dict[str, Any] = {
+        "source_row": np.where(
+            has_dx, dx_seg[np.maximum(row_dx, 0)] if len(dx_seg) else 0, L_seg[row_line]
+        ),
+        "dx_column": _take(dx_col, row_dx),
+        "line_id": start + row_line,
+        "claim_id": _take(_nz(claim_id), row_claim),
+        "line": pd.arrays.IntegerArray(L_number[row_line], ~L_number_ok[row_line]),
+        "date_raw": L_date.take(rl),
+        "dx_position": pd.arrays.IntegerArray(row_pos, ~has_dx),
+        "dx_value": _take(dx_code, row_dx),
+        "procedure": L_proc.take(rl),
+        "modifiers": L_mods.take(rl),
+        "dx_pointers": L_ptr_raw.take(rl),
+        "patient_id": _take(patient_id, row_claim),
+        "birth_date": _take(birth_c, row_claim),
+        "sex": _take(sex_c, row_claim),
+        "billed": L_billed.take(rl),
+        "payer": _take(payer, row_claim),
+        "provider": _take(provider, row_claim),
+    }
+    return _finish(cols, name, L_ctrl.take(rl)), nclaims
 
 
-def _with_float_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Add absent float columns as NaN (conform cannot cast an all-NA object column)."""
-    for name, dtype in DTYPES.items():
-        if dtype == "float64" and name not in df.columns:
-            df[name] = float("nan")
-    return df
-
-
-def _finish(cols: dict[str, list[object]], name: str, control: list[str | None]) -> pd.DataFrame:
-    if not cols["line_id"]:
+def _finish(cols: dict[str, Any], name: str, control: pa.Array) -> pd.DataFrame:
+    """Build the canonical frame from column arrays (Arrow strings, numpy numbers)."""
+    n = len(cols["line_id"])
+    if not n:
         frame = empty_frame()
     else:
-        df = pd.DataFrame(cols)
-        df["date_of_service"] = pd.to_datetime(df["date_raw"], format="%Y%m%d", errors="coerce")
-        df["birth_date"] = pd.to_datetime(df["birth_date"], format="%Y%m%d", errors="coerce")
-        df["source_file"] = name
-        df["source_sheet"] = None
-        frame = conform(_with_float_columns(df))
-    frame.attrs[LINE_CONTROL_ATTR] = _CTRL_SEP.join(c or "" for c in control)
+        data: dict[str, Any] = {}
+        for key, values in cols.items():
+            if isinstance(values, pa.Array | pa.ChunkedArray):
+                if pa.types.is_floating(values.type):
+                    data[key] = _floats(values)
+                else:
+                    data[key] = pd.arrays.ArrowStringArray(values.cast(_STR))
+            else:
+                data[key] = values
+        for key in ("date_raw", "birth_date"):
+            parsed = pc.strptime(cols[key], format="%Y%m%d", unit="ns", error_is_null=True)
+            target = "date_of_service" if key == "date_raw" else key
+            data[target] = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
+        data["source_file"] = pd.Categorical.from_codes(np.zeros(n, np.int8), pd.Index([name]))
+        data["source_sheet"] = pd.Categorical.from_codes(
+            np.full(n, -1, np.int8), pd.Index([], dtype=object)
+        )
+        for key, dtype in DTYPES.items():
+            if dtype == "float64" and key not in data:
+                data[key] = np.full(n, np.nan)
+        frame = conform(pd.DataFrame(data))
+    frame.attrs[LINE_CONTROL_ATTR] = _CTRL_SEP.join(
+        pc.fill_null(control, "").to_pylist() if len(control) else []
+    )
     return frame
 
 
 # --------------------------------------------------------------------------- 835
 
 
-def _cas(seg: list[str]) -> list[str]:
-    """Return CAS adjustments as GROUP-REASON codes (triplets from CAS02)."""
-    group = _el(seg, 1)
-    out = []
-    for i in range(2, 20, 3):
-        reason = _el(seg, i)
-        if reason:
-            out.append(f"{group}-{reason}" if group else reason)
-    return out
+def _frame_835(tok: _Tokens, name: str, start: int) -> pd.DataFrame:
+    """The canonical frame of an 835: one row per SVC (or per CLP without SVC)."""
+    comp = tok.component
+    st = tok.mask("ST")
+    clp = tok.mask("CLP")
+    n1 = tok.mask("N1")
+    in_claim, claim_at = _context(clp, st | tok.mask("SE", "LX", "PLB") | n1)
+    svc = tok.mask("SVC") & in_claim
+    in_svc, svc_at = _context(svc, ~in_claim | clp)
 
+    clp_pos = np.flatnonzero(clp)
+    nclaims = len(clp_pos)
+    claim_id, c_billed, c_paid = tok.fields(clp_pos, [1, 3, 4])
+    st_pos = np.flatnonzero(st)
+    n1_pos = np.flatnonzero(n1)
+    f1, f2, f4 = tok.fields(n1_pos, [1, 2, 4])
+    pr, pe = _eq(f1, "PR"), _eq(f1, "PE")
+    payer = _state(clp_pos, n1_pos[pr], _nz(f2).filter(pa.array(pr)), st_pos)
+    pe_val = pc.coalesce(_nz(f4), _nz(f2)).filter(pa.array(pe))
+    provider0 = _state(clp_pos, n1_pos[pe], pe_val, st_pos)
 
-def _parse_835(tokens: _Tokens, name: str, start: int, notes: list[str]) -> pd.DataFrame:
-    comp = tokens.component
-    cols: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "source_row",
-            "dx_column",
-            "line_id",
-            "claim_id",
-            "line",
-            "date_raw",
-            "dx_position",
-            "dx_value",
-            "procedure",
-            "modifiers",
-            "dx_pointers",
-            "patient_id",
-            "birth_date",
-            "sex",
-            "billed",
-            "allowed",
-            "paid",
-            "carc",
-            "rarc",
-            "payer",
-            "provider",
-        )
+    nm1_pos = np.flatnonzero(tok.mask("NM1") & in_claim & ~in_svc)
+    e1, e3, e9 = tok.fields(nm1_pos, [1, 3, 9])
+    sel = _eq(e1, "QC")
+    patient_id = _pick(_nz(e9).filter(pa.array(sel)), claim_at[nm1_pos[sel]], nclaims)
+    sel = _eq(e1, "82")
+    rendering = pc.coalesce(_nz(e9), _nz(e3)).filter(pa.array(sel))
+    has = _bool(pc.is_valid(rendering))
+    provider = pc.coalesce(
+        _pick(rendering.filter(pa.array(has)), claim_at[nm1_pos[sel][has]], nclaims), provider0
+    )
+
+    svc_pos = np.flatnonzero(svc)
+    nsvc = len(svc_pos)
+    s1, s2, s3 = tok.fields(svc_pos, [1, 2, 3])
+    has_proc, procedure, modifiers = _procedure(s1, comp)
+    procedure = pc.if_else(pa.array(has_proc), procedure, pa.scalar(None, _STR))
+    svc_claim = claim_at[svc_pos]
+
+    dtm_pos = np.flatnonzero(tok.mask("DTM") & in_claim)
+    q1, q2 = tok.fields(dtm_pos, [1, 2])
+    dval = _date(q2)
+    known = _bool(pc.is_valid(dval))
+    at_svc = in_svc[dtm_pos]
+    sel = at_svc & _isin(q1, ("472", "150")) & known
+    svc_date = _pick(dval.filter(pa.array(sel)), svc_at[dtm_pos[sel]], nsvc, last=False)
+    sel = ~at_svc & _isin(q1, ("232", "050", "150")) & known
+    claim_date = _pick(dval.filter(pa.array(sel)), claim_at[dtm_pos[sel]], nclaims, last=False)
+
+    amt_pos = np.flatnonzero(tok.mask("AMT") & in_svc)
+    a1, a2 = tok.fields(amt_pos, [1, 2])
+    sel = _eq(a1, "B6")
+    allowed = _pick(_amount(a2).filter(pa.array(sel)), svc_at[amt_pos[sel]], nsvc)
+    ref_pos = np.flatnonzero(tok.mask("REF") & in_svc)
+    r1, r2 = tok.fields(ref_pos, [1, 2])
+    sel = _eq(r1, "6R")
+    control = _pick(_nz(r2).filter(pa.array(sel)), svc_at[ref_pos[sel]], nsvc)
+
+    # CAS triplets as GROUP-REASON, on the line when inside a SVC, else on the claim.
+    cas_pos = np.flatnonzero(tok.mask("CAS") & in_claim)
+    cas = tok.fields(cas_pos, list(range(1, 20)))
+    group = _nz(cas[0])
+    codes: pa.Array = _null(len(cas_pos))
+    for i in range(1, 19, 3):
+        reason = _nz(cas[i])
+        coded = pc.coalesce(pc.binary_join_element_wise(group, reason, _s("-")), reason)
+        codes = _join2(codes, coded, " ")
+    at_svc = in_svc[cas_pos]
+    sel = pa.array(at_svc)
+    svc_carc = _concat_by(codes.filter(sel), svc_at[cas_pos[at_svc]], nsvc)
+    sel = pa.array(~at_svc)
+    claim_carc = _concat_by(codes.filter(sel), claim_at[cas_pos[~at_svc]], nclaims)
+
+    # Remarks: MOA/MIA on the claim (wherever they stand), LQ*HE on the line.
+    moa_pos = np.flatnonzero(tok.mask("MOA", "MIA") & in_claim)
+    moa_rows = tok.pylist(moa_pos)
+    remark_claim: list[int] = []
+    remark_text: list[str] = []
+    for p, seg in zip(moa_pos, moa_rows, strict=True):
+        picks = range(3, 8) if seg[0] == "MOA" else (5, 20, 21, 22, 23)
+        for r in (_el(seg, i) for i in picks):
+            if r:
+                remark_claim.append(int(claim_at[p]))
+                remark_text.append(r)
+    claim_rarc = _concat_by(
+        pa.array(remark_text, _STR), np.array(remark_claim, dtype=np.int64), nclaims
+    )
+    lq_pos = np.flatnonzero(tok.mask("LQ") & in_svc)
+    l1, l2 = tok.fields(lq_pos, [1, 2])
+    sel = _eq(l1, "HE")
+    svc_rarc = _concat_by(l2.filter(pa.array(sel)), svc_at[lq_pos[sel]], nsvc)
+
+    # Rows: the SVCs in file order, and one row for each claim without a SVC.
+    per_claim = np.bincount(svc_claim, minlength=nclaims) if nsvc else np.zeros(nclaims, int)
+    bare = np.flatnonzero(per_claim == 0)
+    order = np.argsort(np.concatenate([svc_pos, clp_pos[bare]]), kind="stable")
+    ridx = pa.array(order)
+    row_claim = np.concatenate([svc_claim, bare])[order]
+    row_svc = np.concatenate([np.arange(nsvc), np.full(len(bare), -1)])[order]
+    is_svc = row_svc >= 0
+    first_row = np.concatenate(([0], np.cumsum(np.bincount(row_claim, minlength=nclaims))))
+    line_no = np.arange(len(row_claim)) - first_row[row_claim] + 1
+    seg_no = np.concatenate([svc_pos, clp_pos[bare]])[order] + 1
+
+    def per_row(line_values: pa.Array, claim_values: pa.Array) -> pa.Array:
+        return pa.concat_arrays(
+            [line_values.cast(claim_values.type), _take(claim_values, bare)]
+        ).take(ridx)
+
+    rc = row_claim
+    cols: dict[str, Any] = {
+        "source_row": seg_no,
+        "dx_column": _null(len(rc)),
+        "line_id": start + np.arange(len(rc)),
+        "claim_id": _take(_nz(claim_id), rc),
+        "line": pd.arrays.IntegerArray(line_no, ~is_svc),
+        "date_raw": pc.coalesce(_take(svc_date, row_svc), _take(claim_date, rc)),
+        "dx_position": pd.arrays.IntegerArray(np.zeros(len(rc), np.int64), np.ones(len(rc), bool)),
+        "dx_value": _null(len(rc)),
+        "procedure": _take(procedure, row_svc),
+        "modifiers": _take(modifiers, row_svc),
+        "dx_pointers": _null(len(rc)),
+        "patient_id": _take(patient_id, rc),
+        "birth_date": _null(len(rc)),
+        "sex": _null(len(rc)),
+        "billed": per_row(_amount(s2), _amount(c_billed)),
+        "allowed": _take(allowed, row_svc) if nsvc else pa.nulls(len(rc), pa.float64()),
+        "paid": per_row(_amount(s3), _amount(c_paid)),
+        "carc": _join2(_take(claim_carc, rc), _take(svc_carc, row_svc), " "),
+        "rarc": _join2(_take(claim_rarc, rc), _take(svc_rarc, row_svc), " "),
+        "payer": _take(payer, rc),
+        "provider": _take(provider, rc),
     }
-    control: list[str | None] = []
-    payer = provider = None
-    party = ""
-    claim: dict[str, object] | None = None
-    svc: dict[str, object] | None = None
-    lines: list[dict[str, object]] = []
-    claims: list[tuple[dict[str, object], list[dict[str, object]]]] = []
-
-    def close() -> None:
-        nonlocal claim, lines, svc
-        if claim is not None:
-            claims.append((claim, lines))
-        claim, lines, svc = None, [], None
-
-    for seg, seg_no in zip(tokens.segments, tokens.numbers, strict=True):
-        tag = seg[0]
-        if tag in ("ST", "SE", "LX", "PLB"):
-            close()
-            if tag == "ST":
-                payer = provider = None
-        elif tag == "N1":
-            close()
-            party = _el(seg, 1)
-            if party == "PR":
-                payer = _el(seg, 2) or None
-            elif party == "PE":
-                provider = _el(seg, 4) or _el(seg, 2) or None
-        elif tag == "CLP":
-            close()
-            claim = {
-                "claim_id": _el(seg, 1) or None,
-                "status": _el(seg, 2),
-                "billed": _amount(_el(seg, 3)),
-                "paid": _amount(_el(seg, 4)),
-                "seg_no": seg_no,
-                "carc": [],
-                "rarc": [],
-                "patient_id": None,
-                "date": None,
-                "provider": provider,
-                "payer": payer,
-            }
-        elif claim is None:
-            continue
-        elif tag == "SVC":
-            parts = _el(seg, 1).split(comp)
-            mods = [m for m in parts[2:6] if m]
-            svc = {
-                "procedure": parts[1].upper() if len(parts) > 1 and parts[1] else None,
-                "modifiers": " ".join(mods) if mods else None,
-                "billed": _amount(_el(seg, 2)),
-                "paid": _amount(_el(seg, 3)),
-                "allowed": None,
-                "seg_no": seg_no,
-                "carc": [],
-                "rarc": [],
-                "date": None,
-                "control": None,
-            }
-            lines.append(svc)
-        elif tag == "CAS":
-            target = svc if svc is not None else claim
-            target["carc"].extend(_cas(seg))  # type: ignore[attr-defined]
-        elif tag == "NM1" and svc is None:
-            if _el(seg, 1) == "QC":
-                claim["patient_id"] = _el(seg, 9) or None
-            elif _el(seg, 1) == "82":
-                claim["provider"] = _el(seg, 9) or _el(seg, 3) or claim["provider"]
-        elif tag == "DTM":
-            qual, value = _el(seg, 1), _date(_el(seg, 2))
-            if svc is not None and qual in ("472", "150"):
-                svc["date"] = svc["date"] or value
-            elif svc is None and qual in ("232", "050", "150") and claim["date"] is None:
-                claim["date"] = value
-        elif tag == "AMT" and svc is not None and _el(seg, 1) == "B6":
-            svc["allowed"] = _amount(_el(seg, 2))
-        elif tag == "REF" and svc is not None and _el(seg, 1) == "6R":
-            svc["control"] = _el(seg, 2) or None
-        elif tag == "LQ" and svc is not None and _el(seg, 1) == "HE":
-            svc["rarc"].append(_el(seg, 2))  # type: ignore[attr-defined]
-        elif tag == "MOA":
-            claim["rarc"].extend(r for r in (_el(seg, i) for i in range(3, 8)) if r)  # type: ignore[attr-defined]
-        elif tag == "MIA":
-            claim["rarc"].extend(r for r in (_el(seg, i) for i in (5, 20, 21, 22, 23)) if r)  # type: ignore[attr-defined]
-    close()
-
-    line_id = start
-    for clm, svcs in claims:
-        rows = svcs or [
-            {
-                "procedure": None,
-                "modifiers": None,
-                "billed": clm["billed"],
-                "paid": clm["paid"],
-                "allowed": None,
-                "seg_no": clm["seg_no"],
-                "carc": [],
-                "rarc": [],
-                "date": None,
-                "control": None,
-                "line": None,
-            }
-        ]
-        for n, s in enumerate(rows, start=1):
-            carc = [*clm["carc"], *s["carc"]]  # type: ignore[misc]
-            rarc = [*clm["rarc"], *s["rarc"]]  # type: ignore[misc]
-            cols["source_row"].append(s["seg_no"])
-            cols["dx_column"].append(None)
-            cols["line_id"].append(line_id)
-            cols["claim_id"].append(clm["claim_id"])
-            cols["line"].append(s.get("line", n))
-            cols["date_raw"].append(s["date"] or clm["date"])
-            cols["dx_position"].append(None)
-            cols["dx_value"].append(None)
-            cols["procedure"].append(s["procedure"])
-            cols["modifiers"].append(s["modifiers"])
-            cols["dx_pointers"].append(None)
-            cols["patient_id"].append(clm["patient_id"])
-            cols["birth_date"].append(None)
-            cols["sex"].append(None)
-            cols["billed"].append(s["billed"])
-            cols["allowed"].append(s["allowed"])
-            cols["paid"].append(s["paid"])
-            cols["carc"].append(" ".join(carc) if carc else None)
-            cols["rarc"].append(" ".join(rarc) if rarc else None)
-            cols["payer"].append(clm["payer"])
-            cols["provider"].append(clm["provider"])
-            control.append(s["control"])  # type: ignore[arg-type]
-            line_id += 1
-    return _finish(cols, name, control)
+    return _finish(cols, name, _take(control, row_svc))
 
 
 # --------------------------------------------------------------------------- public API
@@ -644,20 +873,16 @@ def read_x12(path: Path, *, line_id_start: int = 0, source_name: str | None = No
             path, name, "the file mixes 837 and 835 transaction sets; give them as two files"
         )
     if "835" in types:
-        frame = _parse_835(tokens, name, line_id_start, notes)
-        notes.append(
-            "an X12 835 carries no diagnosis codes: add the matching 837 claim file "
-            "(CLM01 = CLP01) or the practice's EOB export to check diagnoses"
-        )
+        frame = _frame_835(tokens, name, line_id_start)
+        notes.append(_NO_DX_NOTE)
         fmt = "x12-835"
     else:
-        claims = _parse_837(tokens, name, notes)
-        frame = _frame_837(claims, name, line_id_start, notes)
+        frame, nclaims = _frame_837(tokens, name, line_id_start, notes)
         institutional = sum(1 for _, v in kinds if "X223" in v or "X096" in v)
         if not any(v for _, v in kinds):
-            institutional = sum(1 for s in tokens.segments if s[0] == "SV2")
+            institutional = int(tokens.mask("SV2").sum())
         fmt = "x12-837i" if institutional * 2 > len(kinds) else "x12-837p"
-        if not claims:
+        if not nclaims:
             notes.append("the 837 has no CLM segment: no claims were read")
     return ReadResult(
         frame=frame,
@@ -666,6 +891,12 @@ def read_x12(path: Path, *, line_id_start: int = 0, source_name: str | None = No
         rows_read=int(frame["line_id"].nunique()) if len(frame) else 0,
         notes=notes,
     )
+
+
+_NO_DX_NOTE: Final = (
+    "an X12 835 carries no diagnosis codes: add the matching 837 claim file "
+    "(CLM01 = CLP01) or the practice's EOB export to check diagnoses"
+)
 
 
 def line_controls(frame: pd.DataFrame) -> list[str | None] | None:
@@ -679,65 +910,173 @@ def line_controls(frame: pd.DataFrame) -> list[str | None] | None:
     return [v or None for v in values]
 
 
-def _occurrence(df: pd.DataFrame, keys: list[str]) -> pd.Series:
-    return df.groupby(keys, dropna=False, sort=False).cumcount()
+def _controls(frame: pd.DataFrame) -> pd.Series:
+    """The line control numbers as a string Series aligned to ``frame`` (all null if none)."""
+    packed = frame.attrs.get(LINE_CONTROL_ATTR)
+    values = packed.split(_CTRL_SEP) if isinstance(packed, str) and len(frame) else []
+    if len(values) != len(frame):
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    arr = _nz(pa.array(values, _STR))
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=frame.index)
+
+
+def _subset(frame: pd.DataFrame, keep: BoolArray) -> pd.DataFrame:
+    """Rows of an X12 frame, with its line control numbers kept aligned."""
+    out = frame[keep].reset_index(drop=True)
+    packed = frame.attrs.get(LINE_CONTROL_ATTR)
+    if isinstance(packed, str):
+        values = packed.split(_CTRL_SEP) if len(frame) else []
+        if len(values) == len(frame):
+            out.attrs[LINE_CONTROL_ATTR] = _CTRL_SEP.join(
+                v for v, k in zip(values, keep, strict=True) if k
+            )
+        else:
+            out.attrs.pop(LINE_CONTROL_ATTR, None)
+    return out
+
+
+def _member(values: pd.Series, pool: pd.Series) -> BoolArray:
+    """values.isin(pool) for string columns, without a Python object per value."""
+    arr = pa.array(values, _STR)
+    pool_arr = pa.array(pool.dropna(), _STR)
+    return _bool(pc.is_in(arr, value_set=pc.unique(pool_arr)))
+
+
+def _match(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> IntArray:
+    """For each row of ``left``, the position of the first ``right`` row with equal ``keys``
+    (no key null), or -1."""
+    out = np.full(len(left), -1, dtype=np.int64)
+    lok = left[keys].notna().all(axis=1).to_numpy()
+    rok = right[keys].notna().all(axis=1).to_numpy()
+    if not lok.any() or not rok.any():
+        return out
+    both = pd.concat([left.loc[lok, keys], right.loc[rok, keys]], ignore_index=True)
+    codes = np.zeros(len(both), dtype=np.int64)
+    for k in keys:
+        c, u = pd.factorize(both[k])
+        codes = codes * (len(u) + 1) + c
+    lcodes, rcodes = codes[: lok.sum()], codes[lok.sum() :]
+    rpos = np.flatnonzero(rok)
+    uniq, first = np.unique(rcodes, return_index=True)
+    found = np.searchsorted(uniq, lcodes)
+    found = np.minimum(found, len(uniq) - 1)
+    hit = uniq[found] == lcodes
+    out[np.flatnonzero(lok)[hit]] = rpos[first[found[hit]]]
+    return out
 
 
 def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
     """Fill allowed/paid/carc/rarc of an 837 frame from an 835 frame (CLP01 = CLM01)."""
     money = ["allowed", "paid", "carc", "rarc"]
     out = claims.copy()
-    out.attrs = {}
     if remits.empty or claims.empty:
-        return conform(out)
-    r = remits.copy()
-    r.attrs = {}
-    r_ctrl = line_controls(remits)
-    c_ctrl = line_controls(claims)
-    r["_ctrl"] = r_ctrl if r_ctrl is not None and len(r_ctrl) == len(r) else None
-    out["_ctrl"] = c_ctrl if c_ctrl is not None and len(c_ctrl) == len(out) else None
-    r["_ctrl"] = r["_ctrl"].astype("string")
-    out["_ctrl"] = out["_ctrl"].astype("string")
+        return out
+    r = remits[["claim_id", "procedure", "billed", *money]].copy()
+    r["_ctrl"] = _controls(remits).to_numpy()
 
     # A reversal (negative charge) is superseded by a corrected payment for the same claim.
-    r["_rev"] = r["billed"].lt(0).fillna(False).astype(bool)
-    has_payment = r["claim_id"].isin(r.loc[~r["_rev"], "claim_id"])
-    r = r[~r["_rev"] | ~has_payment]
-    line_level = r[r["procedure"].notna()].copy()
-    claim_level = r[r["procedure"].isna()]
-    line_level["_occ"] = _occurrence(line_level, ["claim_id", "procedure"])
+    rev = r["billed"].lt(0).fillna(False).to_numpy(dtype=bool)
+    has_payment = _member(r["claim_id"], r.loc[~rev, "claim_id"])
+    r = r[~rev | ~has_payment].reset_index(drop=True)
+    line_level = r["procedure"].notna().to_numpy()
+    r["_occ"] = r.groupby(["claim_id", "procedure"], dropna=False, sort=False).cumcount()
 
     # Service lines of the 837, one row per line (the frame has one row per diagnosis).
-    lines = out.drop_duplicates("line_id")[["line_id", "claim_id", "procedure", "_ctrl"]].copy()
-    lines["_occ"] = _occurrence(lines, ["claim_id", "procedure"])
+    first = ~out["line_id"].duplicated().to_numpy()
+    lines = out.loc[first, ["line_id", "claim_id", "procedure"]].reset_index(drop=True)
+    lines["_ctrl"] = _controls(claims).to_numpy()[first]
+    lines["_occ"] = lines.groupby(["claim_id", "procedure"], dropna=False, sort=False).cumcount()
 
-    matched: list[pd.DataFrame] = []
-    with_ctrl = line_level[line_level["_ctrl"].notna()].drop_duplicates(["claim_id", "_ctrl"])
-    if len(with_ctrl) and lines["_ctrl"].notna().any():
-        m = lines.merge(with_ctrl[["claim_id", "_ctrl", *money]], on=["claim_id", "_ctrl"])
-        matched.append(m[["line_id", *money]])
-    done = set(matched[0]["line_id"]) if matched else set()
-    rest = lines[~lines["line_id"].isin(done)]
-    by_proc = line_level.drop_duplicates(["claim_id", "procedure", "_occ"])
-    m2 = rest.merge(
-        by_proc[["claim_id", "procedure", "_occ", *money]], on=["claim_id", "procedure", "_occ"]
-    )
-    matched.append(m2[["line_id", *money]])
-    fill = pd.concat(matched, ignore_index=True).drop_duplicates("line_id")
+    rl = r[line_level]
+    rl_pos = np.flatnonzero(line_level)
+    src = np.full(len(lines), -1, dtype=np.int64)
+    if rl["_ctrl"].notna().any() and lines["_ctrl"].notna().any():
+        m = _match(lines, rl, ["claim_id", "_ctrl"])
+        src[m >= 0] = rl_pos[m[m >= 0]]
+    rest = np.flatnonzero(src < 0)
+    m = _match(lines.iloc[rest], rl, ["claim_id", "procedure", "_occ"])
+    src[rest[m >= 0]] = rl_pos[m[m >= 0]]
 
     # Claim-level adjudication (CLP without SVC): its codes apply to every line of the claim.
-    cl = claim_level.drop_duplicates("claim_id")[["claim_id", "carc", "rarc"]]
-    missing = lines[~lines["line_id"].isin(fill["line_id"])][["line_id", "claim_id"]]
-    fill2 = missing.merge(cl, on="claim_id")
-    fill = pd.concat([fill, fill2[["line_id", "carc", "rarc"]]], ignore_index=True)
+    rest = np.flatnonzero(src < 0)
+    cl_pos = np.flatnonzero(~line_level)
+    m = _match(lines.iloc[rest], r.iloc[cl_pos], ["claim_id"])
+    claim_src = np.full(len(lines), -1, dtype=np.int64)
+    claim_src[rest[m >= 0]] = cl_pos[m[m >= 0]]
 
-    fill = fill.set_index("line_id")
+    # Expand from lines to the frame's rows.
+    row_line = pd.Index(lines["line_id"]).get_indexer(out["line_id"])
+    row_src = src[row_line]
+    row_claim_src = claim_src[row_line]
     for col in money:
-        if col in fill:
-            mapped = out["line_id"].map(fill[col]).astype(out[col].dtype)
-            out[col] = out[col].fillna(mapped)
-    out = out.drop(columns=["_ctrl"])
-    result = conform(out)
-    if LINE_CONTROL_ATTR in claims.attrs:
-        result.attrs[LINE_CONTROL_ATTR] = claims.attrs[LINE_CONTROL_ATTR]
-    return result
+        values = r[col]
+        pick = (
+            row_src
+            if col in ("allowed", "paid")
+            else np.where(row_src >= 0, row_src, row_claim_src)
+        )
+        if pd.api.types.is_float_dtype(values.dtype):
+            filled = np.where(pick >= 0, values.to_numpy()[np.maximum(pick, 0)], np.nan)
+            new = pd.Series(filled, index=out.index, dtype=out[col].dtype)
+        else:
+            arr = pa.array(values, _STR)
+            new = pd.Series(pd.arrays.ArrowStringArray(_take(arr, pick)), index=out.index)
+        out[col] = out[col].fillna(new)
+    return out
+
+
+def join_results(results: Sequence[ReadResult]) -> list[ReadResult]:
+    """Join each 835 of one check into the 837 results whose claims it pays (CLP01 = CLM01).
+
+    The 837 results come back carrying paid/allowed/carc/rarc; each 835 result keeps only
+    the claims no 837 of the check has (read alone, with its "no diagnoses" note); other
+    results pass through unchanged. The order of the list is kept.
+    """
+    out = list(results)
+    claims_at = [i for i, r in enumerate(out) if r.format.startswith("x12-837")]
+    remits_at = [i for i, r in enumerate(out) if r.format == "x12-835"]
+    if not claims_at or not remits_at:
+        return out
+    for j in remits_at:
+        remit = out[j]
+        rf = remit.frame
+        if rf.empty:
+            continue
+        paid = np.zeros(len(rf), dtype=bool)
+        joined_into: list[str] = []
+        for i in claims_at:
+            claim = out[i]
+            cf = claim.frame
+            hit = _member(rf["claim_id"], cf["claim_id"])
+            if not hit.any():
+                continue
+            paid |= hit
+            before = cf["paid"].notna() | cf["carc"].notna()
+            joined = join_remittance(cf, rf)
+            after = joined["paid"].notna() | joined["carc"].notna()
+            gained = int(joined.loc[(after & ~before).to_numpy(), "line_id"].nunique())
+            claims_n = int(rf.loc[hit, "claim_id"].nunique())
+            out[i] = replace(
+                claim,
+                frame=joined,
+                notes=[
+                    *claim.notes,
+                    f"{claims_n:,} claim(s) paid in {remit.path} were joined by claim number "
+                    f"(835 CLP01 = 837 CLM01): payment and adjustment codes filled on "
+                    f"{gained:,} service line(s)",
+                ],
+            )
+            joined_into.append(str(claim.path))
+        if not paid.any():
+            continue
+        total = int(rf["claim_id"].nunique(dropna=False))
+        matched = int(rf.loc[paid, "claim_id"].nunique())
+        notes = [n for n in remit.notes if n != _NO_DX_NOTE]
+        notes.append(
+            f"{matched:,} of {total:,} claim(s) were joined into {', '.join(joined_into)} "
+            "and are checked there"
+        )
+        if not paid.all():
+            notes.append(_NO_DX_NOTE)
+        out[j] = replace(remit, frame=_subset(rf, ~paid), notes=notes)
+    return out
