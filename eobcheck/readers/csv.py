@@ -179,6 +179,8 @@ def read_csv(
         raw_bytes = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", path=name) from exc
+    if not raw_bytes.strip():
+        raise InputError("the file is empty", path=name)
     data, encoding = decode(raw_bytes)
     del raw_bytes
     delimiter, header_line, header, cmap = find_header(data, columns)

@@ -266,7 +266,7 @@ def test_row_accounting_every_csv_fixture(name: str) -> None:
 def test_empty_file_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
-    with pytest.raises(InputError, match=r"empty\.csv"):
+    with pytest.raises(InputError, match=r"empty\.csv: the file is empty"):
         read_file(path)
 
 

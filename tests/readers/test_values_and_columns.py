@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eobcheck.errors import ConfigError
+from eobcheck.errors import ConfigError, InputError
 from eobcheck.readers import ALIASES, ColumnMap, read, validate_user_columns
 from eobcheck.readers.columns import classify_header, normalize_header
 from eobcheck.readers.values import (
@@ -255,3 +255,12 @@ def test_docs_list_every_alias() -> None:
         assert re.search(rf"`{field}`", text), field
         for alias in aliases:
             assert f"`{alias}`" in text, alias
+
+
+def test_dataframe_input_with_mapping_and_missing_columns() -> None:
+    df = pd.DataFrame({"Ref": ["R1"], "When": ["01/05/2023"], "Codes": ["M54.50; M51.26"]})
+    frame = read(df, columns={"claim_id": "Ref", "date_of_service": "When", "dx": "Codes"})
+    assert frame["dx_value"].tolist() == ["M54.50", "M51.26"]
+    with pytest.raises(InputError) as info:
+        read(df)
+    assert "<dataframe>" in str(info.value) and "'Ref', 'When', 'Codes'" in str(info.value)
