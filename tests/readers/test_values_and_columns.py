@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from eobcheck.readers.values import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "column-mapping.md"
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 
 def _s(*values: object) -> pd.Series:
@@ -264,3 +266,13 @@ def test_dataframe_input_with_mapping_and_missing_columns() -> None:
     with pytest.raises(InputError) as info:
         read(df)
     assert "<dataframe>" in str(info.value) and "'Ref', 'When', 'Codes'" in str(info.value)
+
+
+def test_docs_page_is_generated_from_the_alias_table() -> None:
+    spec = importlib.util.spec_from_file_location("gen_column_docs", TOOLS / "gen_column_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert DOCS.read_text(encoding="utf-8") == module.render(), (
+        "docs/column-mapping.md is out of date: run python tools/gen_column_docs.py"
+    )
