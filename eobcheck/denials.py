@@ -150,7 +150,7 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
             "amount": amount.to_numpy(dtype=float),
             "explained": by.notna().to_numpy(),
             "explained_by": [b if isinstance(b, list) else [] for b in by],
-            "fixable": ids.map(fixable).fillna(False).to_numpy(dtype=bool),
+            "fixable": ids.map(fixable).astype("boolean").fillna(False).to_numpy(dtype=bool),
             "file": lines["source_file"].to_numpy(dtype=object),
             "sheet": lines["source_sheet"].to_numpy(dtype=object),
             "row": lines["source_row"].to_numpy(),

@@ -38,6 +38,7 @@ class Context:
     reference: Reference
     settings: Settings = field(default_factory=Settings)
     column_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> field -> header
+    cache: dict[str, Any] = field(default_factory=dict)  # facts several rules share, per check
 
     def header_of(self, name: str, mask: pd.Series) -> pd.Series:
         """For the rows in ``mask``, the header of canonical field ``name`` in the row's file."""

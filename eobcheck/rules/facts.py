@@ -256,7 +256,7 @@ def _points_at(pointers: str, position: int) -> bool:
 
 def facts(ctx: Context) -> Facts:
     """The shared facts of ``ctx``, computed on first use and kept on the context."""
-    cached = ctx.__dict__.get(_ATTR)
+    cached = ctx.cache.get(_ATTR)
     if isinstance(cached, Facts):
         return cached
     f = ctx.frame
@@ -287,7 +287,7 @@ def facts(ctx: Context) -> Facts:
         position=position,
         first=position == first_pos,
     )
-    ctx.__dict__[_ATTR] = out
+    ctx.cache[_ATTR] = out
     return out
 
 
