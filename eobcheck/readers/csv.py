@@ -67,6 +67,14 @@ def find_header(
     data: bytes, columns: Mapping[str, str | Sequence[str]] | None
 ) -> tuple[str, int, list[str], ColumnMap]:
     """Return (delimiter, header's physical line number, header fields, column map)."""
+    delimiter, line, fields, cmap, _ = _find_header(data, columns)
+    return delimiter, line, fields, cmap
+
+
+def _find_header(
+    data: bytes, columns: Mapping[str, str | Sequence[str]] | None
+) -> tuple[str, int, list[str], ColumnMap, int]:
+    """find_header, plus the widest data row seen in the head (trailing delimiters)."""
     head_bytes = data[:_HEAD_BYTES]
     if len(data) > _HEAD_BYTES and b"\n" in head_bytes:
         head_bytes = head_bytes[: head_bytes.rindex(b"\n") + 1]
@@ -83,9 +91,13 @@ def find_header(
                 best = key
     if best is None or best[0] == 0:
         first = next((f for _a, _b, f in _head_rows(head, ",") if any(x.strip() for x in f)), [])
-        return ",", 0, first, ColumnMap.from_headers(first, columns)
+        return ",", 0, first, ColumnMap.from_headers(first, columns), len(first)
     _, _, _, delimiter, line, fields = best
-    return delimiter, line, fields, ColumnMap.from_headers(fields, columns)
+    widest = max(
+        (len(f) for first, _last, f in _head_rows(head, delimiter) if first > line),
+        default=len(fields),
+    )
+    return delimiter, line, fields, ColumnMap.from_headers(fields, columns), widest
 
 
 def _line_numbers(data: bytes, after: int, rows: int) -> np.ndarray | None:
@@ -183,12 +195,22 @@ def read_csv(
         raise InputError("the file is empty", path=name)
     data, encoding = decode(raw_bytes)
     del raw_bytes
-    delimiter, header_line, header, cmap = find_header(data, columns)
+    delimiter, header_line, header, cmap, widest = _find_header(data, columns)
     if cmap.missing():
         raise missing_columns_error(cmap, path=name, sheet=None, columns=columns)
     width = len(header)
-    raw = _read_arrow(data, delimiter, header_line, width)
     notes = [f"encoding {encoding}, delimiter {delimiter!r}, header on line {header_line}"]
+    raw = None
+    if widest > width:
+        # data rows wider than the header (often a trailing delimiter on every row)
+        raw = _read_arrow(data, delimiter, header_line, widest)
+        if raw is not None:
+            extra = raw.columns[width:]
+            del raw.columns[width:]
+            if any(c.str.strip().fillna("").ne("").any() for c in extra):
+                notes.append(f"cells beyond the {width} header columns were not read")
+    if raw is None:
+        raw = _read_arrow(data, delimiter, header_line, width)
     if raw is None:
         raw = _read_python(data, delimiter, header_line, width)
         notes.append("irregular rows: parsed row by row")

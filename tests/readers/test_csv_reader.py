@@ -288,3 +288,15 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_file(tmp_path / "absent.csv")
+
+
+def test_trailing_delimiter_on_data_rows(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("Claim #,DOS,Dx 1\nA,2023-01-05,M54.50,\nB,2023-01-06,M54.41,\n")
+    res = read_file(path)
+    assert res.frame["dx_value"].tolist() == ["M54.50", "M54.41"]
+    assert not any("irregular" in n or "beyond" in n for n in res.notes)
+    path.write_text("Claim #,DOS,Dx 1\nA,2023-01-05,M54.50,stray\nB,2023-01-06,M54.41,\n")
+    res = read_file(path)
+    assert res.rows_read == 2
+    assert any("beyond the 3 header columns" in n for n in res.notes)
