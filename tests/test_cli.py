@@ -42,7 +42,7 @@ def test_json_output(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert main(["check", SAMPLE, "--no-config", "-o", str(out)]) == 1
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert data["stats"]["rows_read"] == 29
+    assert data["stats"]["rows_read"] == 38
     assert {f["name"] for f in data["findings"]} >= {"retired-code", "icd9-code"}
 
 

@@ -21,14 +21,14 @@ def report() -> eobcheck.Report:
 
 def test_rows_add_up(report: eobcheck.Report) -> None:
     s = report.stats
-    assert s.rows_read == 29
+    assert s.rows_read == 38
     assert s.rows_read == s.rows_checked + s.rows_rejected
     assert s.rejected_reasons == {"invalid-date": 1, "missing-claim-id": 1}
     assert s.rows_rejected == 2
     (info,) = report.inputs
-    assert info.rows_read == 29 and info.rows_checked == 27 and info.rows_rejected == 2
+    assert info.rows_read == 38 and info.rows_checked == 36 and info.rows_rejected == 2
     assert info.sha256 and len(info.sha256) == 64
-    assert s.claims == 23
+    assert s.claims == 32
     assert s.findings == len(report.findings)
     assert sum(s.by_rule.values()) == s.findings
 
@@ -52,10 +52,27 @@ def test_expected_findings(report: eobcheck.Report) -> None:
         "1013": "premature-code",
         "1014": "unknown-code",
         "1015": "malformed-code",
+        "1026": "unspecified-persisting",
+        "1030": "procedure-diagnosis-mismatch",
+        "1031": "laterality-conflict",
+        "1032": "sex-conflict",
     }
     for claim, name in expect.items():
         assert set(_by(report, claim)["name"]) == {name}, claim
-    for clean in ("1002", "1007", "1008", "1018", "1020", "1021", "1022", "1023", "1024"):
+    assert set(_by(report, "1016")["name"]) == {
+        "episode-region-change",
+        "initial-encounter-for-therapy",
+        "procedure-diagnosis-mismatch",
+    }
+    assert set(_by(report, "1017")["name"]) == {
+        "excludes1-conflict",
+        "initial-encounter-for-therapy",
+    }
+    assert set(_by(report, "1033")["name"]) == {
+        "external-cause-first",
+        "initial-encounter-for-therapy",
+    }
+    for clean in ("1002", "1007", "1008", "1018", "1020", "1021", "1022", "1023", "1024", "1025"):
         assert _by(report, clean).empty, clean
     assert not report.valid
 
@@ -123,7 +140,7 @@ def test_batch_with_a_bad_file(tmp_path: Path) -> None:
     r = eobcheck.check([tmp_path])
     by_path = {Path(i.path).name: i for i in r.inputs}
     assert by_path["broken.csv"].error and "Claim" in by_path["broken.csv"].error
-    assert by_path["good.csv"].rows_read == 29
+    assert by_path["good.csv"].rows_read == 38
     assert r.stats.inputs == 2 and r.stats.inputs_failed == 1
     assert not r.valid
 
