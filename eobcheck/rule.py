@@ -91,7 +91,7 @@ class Rule:
                 found[current] = ""
             elif current is not None:
                 found[current] += line + "\n"
-        return {k: v.strip() for k, v in found.items()}
+        return {k: textwrap.dedent(v).strip() for k, v in found.items()}
 
     def markdown(self) -> str:
         """The rule's documentation page as Markdown (docs/rules and ``eobcheck rule``)."""
