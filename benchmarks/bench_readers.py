@@ -72,11 +72,17 @@ def write_xlsx(df: pd.DataFrame, path: Path) -> None:
 
 def _peak_rss(path: Path) -> float:
     """Return the peak resident memory (MB) of a fresh process that reads ``path``."""
+    # VmHWM belongs to the new address space; ru_maxrss would include the parent's pages,
+    # which a forked child starts with
     code = (
         "import resource, sys\n"
         "from eobcheck.readers import read_file\n"
         "read_file(sys.argv[1])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "try:\n"
+        "    status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "    print(int(status) / 1024)\n"
+        "except (OSError, IndexError):\n"
+        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
