@@ -994,17 +994,25 @@ def _match(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> IntArray
 
 def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
     """Fill allowed/paid/carc/rarc of an 837 frame from an 835 frame (CLP01 = CLM01)."""
+    return _join(claims, remits)[0]
+
+
+def _join(claims: pd.DataFrame, remits: pd.DataFrame) -> tuple[pd.DataFrame, BoolArray]:
+    """The joined 837 frame, and which 835 rows were used (or superseded by a correction)."""
     money = ["allowed", "paid", "carc", "rarc"]
     out = claims.copy()
+    used = np.zeros(len(remits), dtype=bool)
     if remits.empty or claims.empty:
-        return out
+        return out, used
     r = remits[["claim_id", "procedure", "billed", *money]].copy()
     r["_ctrl"] = _controls(remits).to_numpy()
 
     # A reversal (negative charge) is superseded by a corrected payment for the same claim.
     rev = r["billed"].lt(0).fillna(False).to_numpy(dtype=bool)
-    has_payment = _member(r["claim_id"], r.loc[~rev, "claim_id"])
-    r = r[~rev | ~has_payment].reset_index(drop=True)
+    superseded = rev & _member(r["claim_id"], r.loc[~rev, "claim_id"])
+    used |= superseded & _member(r["claim_id"], out["claim_id"])
+    kept = np.flatnonzero(~superseded)
+    r = r.iloc[kept].reset_index(drop=True)
     line_level = r["procedure"].notna().to_numpy()
     r["_occ"] = r.groupby(["claim_id", "procedure"], dropna=False, sort=False).cumcount()
 
@@ -1014,6 +1022,8 @@ def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
     lines["_ctrl"] = _controls(claims).to_numpy()[first]
     lines["_occ"] = lines.groupby(["claim_id", "procedure"], dropna=False, sort=False).cumcount()
 
+    # Lines by line control number where both sides carry one, then by procedure and its
+    # occurrence within the claim (a payer may answer the lines in another order).
     rl = r[line_level]
     rl_pos = np.flatnonzero(line_level)
     src = np.full(len(lines), -1, dtype=np.int64)
@@ -1030,6 +1040,8 @@ def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
     m = _match(lines.iloc[rest], r.iloc[cl_pos], ["claim_id"])
     claim_src = np.full(len(lines), -1, dtype=np.int64)
     claim_src[rest[m >= 0]] = cl_pos[m[m >= 0]]
+    used[kept[src[src >= 0]]] = True
+    used[kept[claim_src[claim_src >= 0]]] = True
 
     # Expand from lines to the frame's rows.
     row_line = pd.Index(lines["line_id"]).get_indexer(out["line_id"])
@@ -1049,15 +1061,17 @@ def join_remittance(claims: pd.DataFrame, remits: pd.DataFrame) -> pd.DataFrame:
             arr = pa.array(values, _STR)
             new = pd.Series(pd.arrays.ArrowStringArray(_take(arr, pick)), index=out.index)
         out[col] = out[col].fillna(new)
-    return out
+    return out, used
 
 
 def join_results(results: Sequence[ReadResult]) -> list[ReadResult]:
     """Join each 835 of one check into the 837 results whose claims it pays (CLP01 = CLM01).
 
-    The 837 results come back carrying paid/allowed/carc/rarc; each 835 result keeps only
-    the claims no 837 of the check has (read alone, with its "no diagnoses" note); other
-    results pass through unchanged. The order of the list is kept.
+    The 837 results come back carrying paid/allowed/carc/rarc. Each 835 result keeps only
+    what no 837 took: the claims no 837 of the check has, and service payments of known
+    claims that matched no 837 line (so no denial code is lost); they are read as an 835
+    alone, with its "no diagnoses" note. Other results pass through unchanged, and the
+    order of the list is kept.
     """
     out = list(results)
     claims_at = [i for i, r in enumerate(out) if r.format.startswith("x12-837")]
@@ -1069,7 +1083,8 @@ def join_results(results: Sequence[ReadResult]) -> list[ReadResult]:
         rf = remit.frame
         if rf.empty:
             continue
-        paid = np.zeros(len(rf), dtype=bool)
+        known = np.zeros(len(rf), dtype=bool)
+        used = np.zeros(len(rf), dtype=bool)
         joined_into: list[str] = []
         for i in claims_at:
             claim = out[i]
@@ -1077,11 +1092,10 @@ def join_results(results: Sequence[ReadResult]) -> list[ReadResult]:
             hit = _member(rf["claim_id"], cf["claim_id"])
             if not hit.any():
                 continue
-            paid |= hit
-            before = cf["paid"].notna() | cf["carc"].notna()
-            joined = join_remittance(cf, rf)
-            after = joined["paid"].notna() | joined["carc"].notna()
-            gained = int(joined.loc[(after & ~before).to_numpy(), "line_id"].nunique())
+            known |= hit
+            joined, took = _join(cf, rf)
+            used |= took
+            lines = _filled_lines(cf, joined)
             claims_n = int(rf.loc[hit, "claim_id"].nunique())
             out[i] = replace(
                 claim,
@@ -1090,20 +1104,34 @@ def join_results(results: Sequence[ReadResult]) -> list[ReadResult]:
                     *claim.notes,
                     f"{claims_n:,} claim(s) paid in {remit.path} were joined by claim number "
                     f"(835 CLP01 = 837 CLM01): payment and adjustment codes filled on "
-                    f"{gained:,} service line(s)",
+                    f"{lines:,} service line(s)",
                 ],
             )
             joined_into.append(str(claim.path))
-        if not paid.any():
+        if not known.any():
             continue
         total = int(rf["claim_id"].nunique(dropna=False))
-        matched = int(rf.loc[paid, "claim_id"].nunique())
+        matched = int(rf.loc[known, "claim_id"].nunique())
         notes = [n for n in remit.notes if n != _NO_DX_NOTE]
         notes.append(
             f"{matched:,} of {total:,} claim(s) were joined into {', '.join(joined_into)} "
             "and are checked there"
         )
-        if not paid.all():
+        stray = int((known & ~used).sum())
+        if stray:
+            notes.append(
+                f"{stray:,} service payment(s) of those claims matched no 837 service line "
+                "(by REF*6R or by procedure) and are kept here"
+            )
+        keep = ~used
+        if keep.any():
             notes.append(_NO_DX_NOTE)
-        out[j] = replace(remit, frame=_subset(rf, ~paid), notes=notes)
+        out[j] = replace(remit, frame=_subset(rf, keep), notes=notes)
     return out
+
+
+def _filled_lines(before: pd.DataFrame, after: pd.DataFrame) -> int:
+    """Number of service lines that gained a payment or an adjustment code."""
+    had = before["paid"].notna() | before["carc"].notna()
+    has = after["paid"].notna() | after["carc"].notna()
+    return int(after.loc[(has & ~had).to_numpy(), "line_id"].nunique())
