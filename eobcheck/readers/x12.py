@@ -1,10 +1,10 @@
 """X12 837P/837I (4010 and 5010) claims and X12 835 remittances into the canonical frame.
 
-A focused, dependency-free reader: it tokenizes the interchange with the separators the ISA
-header declares (tolerating CRLF or no newline, indented segments, a component separator used
-in the body that differs from ISA16, files that start at ST without an envelope, and several
-ISA/GS/ST envelopes in one file). It reads what the checker needs, not the whole
-implementation guide.
+A focused reader (numpy and pyarrow only): it tokenizes the interchange with the separators
+the ISA header declares (tolerating CRLF or no newline, indented segments, a component
+separator used in the body that differs from ISA16, files that start at ST without an
+envelope, and several ISA/GS/ST envelopes in one file). It reads what the checker needs, not
+the whole implementation guide.
 
 The reader works column-wise, not segment by segment: the file is cut into segments at the
 terminator positions found with numpy, the segments live in one Arrow string array, and the
