@@ -127,33 +127,38 @@ def _line_frame(raw: RawTable, cmap: ColumnMap) -> dict[str, pd.Series]:
         i = f.get(name)
         return None if i is None else raw.columns[i]
 
+    def cat(name: str) -> bool:
+        # parsers build categoricals directly for fields the model types as categories
+        return DTYPES[name] == "category"
+
     tasks: dict[str, tuple[Callable[..., pd.Series], tuple[object, ...]]] = {}
     for name in ("claim_id", "patient_id", "payer", "provider", "dx_pointers"):
         c = col(name)
         if c is not None:
-            tasks[name] = (V.blank_to_na, (c,))
+            tasks[name] = (partial(V.blank_to_na, categorical=cat(name)), (c,))
     dos = col("date_of_service")
     if dos is not None:
-        tasks["date_raw"] = (V.blank_to_na, (dos,))
+        tasks["date_raw"] = (partial(V.blank_to_na, categorical=cat("date_raw")), (dos,))
         tasks["date_of_service"] = (V.parse_dates, (dos,))
     c = col("birth_date")
     if c is not None:
         tasks["birth_date"] = (partial(V.parse_dates, past_only=True), (c,))
-    simple = {
+    simple: dict[str, Callable[..., pd.Series]] = {
         "age": V.parse_int,
-        "sex": V.parse_sex,
+        "sex": partial(V.parse_sex, categorical=cat("sex")),
         "billed": V.parse_amounts,
         "allowed": V.parse_amounts,
         "paid": V.parse_amounts,
-        "procedure": V.parse_procedure,
-        "rarc": V.parse_code_list,
+        "procedure": partial(V.parse_procedure, categorical=cat("procedure")),
+        "rarc": partial(V.parse_code_list, categorical=cat("rarc")),
     }
     for name, parse in simple.items():
         c = col(name)
         if c is not None:
             tasks[name] = (parse, (c,))
     if cmap.modifiers:
-        tasks["modifiers"] = (V.parse_modifiers, ([raw.columns[i] for i in cmap.modifiers],))
+        mods = [raw.columns[i] for i in cmap.modifiers]
+        tasks["modifiers"] = (partial(V.parse_modifiers, categorical=cat("modifiers")), (mods,))
     carc, group, reason = col("carc"), col("carc_group"), col("carc_reason")
     if carc is not None or reason is not None:
         tasks["carc"] = (_carc, (n, carc, group, reason))
@@ -269,11 +274,17 @@ def build(
     same = total == n  # no line has more than one diagnosis: no take needed
 
     def spread(name: str, series: pd.Series) -> pd.Series:
-        if DTYPES[name] == "category":
+        if DTYPES[name] == "category" and not isinstance(series.dtype, pd.CategoricalDtype):
             codes, uniques = V.dictionary(series)
-            categories = pd.Index(pd.arrays.ArrowStringArray(uniques.cast(pa.large_string())))
+            index = pd.Index(pd.arrays.ArrowStringArray(uniques.cast(pa.large_string())))
+            series = pd.Series(pd.Categorical.from_codes(codes, index), copy=False)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            # a categorical spreads by its integer codes: no string is copied
+            codes = series.cat.codes.to_numpy()
             return pd.Series(
-                pd.Categorical.from_codes(codes if same else codes[line_idx], categories),
+                pd.Categorical.from_codes(
+                    codes if same else codes[line_idx], series.cat.categories
+                ),
                 copy=False,
             )
         return series if same else pd.Series(series.array.take(line_idx), copy=False)
@@ -289,7 +300,9 @@ def build(
             )
         ),
         "source_row": pd.Series(np.asarray(raw.source_row, dtype=np.int64)[line_idx], copy=False),
-        "dx_column": _arrow_strings(dx_column),
+        "dx_column": _arrow_strings(dx_column)
+        if DTYPES["dx_column"] != "category"
+        else pd.Series(pd.Categorical(dx_column.to_pandas())),
         "line_id": pd.Series(line_id_start + line_idx.astype(np.int64), copy=False),
         "dx_position": pd.Series(pd.arrays.IntegerArray(pos, pos == 0), copy=False),
         "dx_value": _arrow_strings(dx_value),

@@ -67,20 +67,42 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
 
 
-def _by_unique(values: pd.Series, parse: Callable[[pd.Series], Any], dtype: Any) -> pd.Series:
-    """Apply ``parse`` to the distinct non-null values and broadcast the result back."""
+def _by_unique(
+    values: pd.Series,
+    parse: Callable[[pd.Series], Any],
+    dtype: Any,
+    *,
+    categorical: bool = False,
+) -> pd.Series:
+    """Apply ``parse`` to the distinct non-null values and broadcast the result back.
+
+    With ``categorical`` the result is a categorical whose categories are the parsed values.
+    """
     codes, uniques = _codes(values)
     parsed = pd.Series(parse(uniques), dtype=dtype)
+    if categorical:
+        # two spellings may parse to one value: categories must be unique
+        pcodes, categories = pd.factorize(parsed, use_na_sentinel=True)
+        remap = np.append(pcodes, -1)  # the null code -1 picks the trailing -1
+        index: Any = pd.Index(categories)
+        cat = pd.Categorical.from_codes(remap[codes], categories=index)
+        return pd.Series(cat, index=values.index)
     if len(parsed) == 0:
         return pd.Series(pd.array([None] * len(values), dtype=dtype), index=values.index)
     taken = parsed.array.take(codes, allow_fill=True)
     return pd.Series(taken, index=values.index)
 
 
-def blank_to_na(values: pd.Series) -> pd.Series:
-    """Return the values stripped, as canonical strings, with empty text as null."""
-    s = values.astype(STRING).str.strip()
+def _strip(u: pd.Series) -> pd.Series:
+    s = u.astype(STRING).str.strip()
     return s.mask(s == "")
+
+
+def blank_to_na(values: pd.Series, *, categorical: bool = False) -> pd.Series:
+    """Return the values stripped, as canonical strings, with empty text as null."""
+    if categorical:
+        return _by_unique(values, _strip, STRING, categorical=True)
+    return _strip(values)
 
 
 def _parse_date_texts(texts: pd.Series, past_only: bool) -> pd.Series:
@@ -173,12 +195,16 @@ def normalize_carc_pair(group: object, reason: object) -> str | None:
     return " ".join(reasons)
 
 
-def parse_carc(values: pd.Series) -> pd.Series:
+def parse_carc(values: pd.Series, *, categorical: bool = False) -> pd.Series:
     """Normalize a column of adjustment codes to "GROUP-REASON" joined by a space."""
-    return _by_unique(values, lambda u: [normalize_carc_text(v) for v in u], STRING)
+    return _by_unique(
+        values, lambda u: [normalize_carc_text(v) for v in u], STRING, categorical=categorical
+    )
 
 
-def parse_carc_pair(groups: pd.Series, reasons: pd.Series) -> pd.Series:
+def parse_carc_pair(
+    groups: pd.Series, reasons: pd.Series, *, categorical: bool = False
+) -> pd.Series:
     """Normalize separate group and reason columns to "GROUP-REASON" joined by a space."""
     g = groups.astype(STRING).fillna("")
     r = reasons.astype(STRING).fillna("")
@@ -187,6 +213,7 @@ def parse_carc_pair(groups: pd.Series, reasons: pd.Series) -> pd.Series:
         both,
         lambda u: [normalize_carc_pair(*str(v).split("\x1f", 1)) for v in u],
         STRING,
+        categorical=categorical,
     )
 
 
@@ -200,17 +227,19 @@ def _split_join(text: object) -> str | None:
     return " ".join(parts) or None
 
 
-def parse_code_list(values: pd.Series) -> pd.Series:
+def parse_code_list(values: pd.Series, *, categorical: bool = False) -> pd.Series:
     """Normalize a list of codes ("M81, N130", "GP;59") to upper case joined by a space."""
-    return _by_unique(values, lambda u: [_split_join(v) for v in u], STRING)
+    return _by_unique(
+        values, lambda u: [_split_join(v) for v in u], STRING, categorical=categorical
+    )
 
 
-def parse_modifiers(columns: list[pd.Series]) -> pd.Series:
+def parse_modifiers(columns: list[pd.Series], *, categorical: bool = False) -> pd.Series:
     """Join one or several modifier columns ("GP,59" / "GP" + "59") into "GP 59"."""
     joined = columns[0].astype(STRING).fillna("")
     for col in columns[1:]:
         joined = joined + " " + col.astype(STRING).fillna("")
-    return parse_code_list(joined)
+    return parse_code_list(joined, categorical=categorical)
 
 
 _SEX: Final[dict[str, str]] = {
@@ -224,10 +253,14 @@ _SEX: Final[dict[str, str]] = {
 }
 
 
-def parse_sex(values: pd.Series) -> pd.Series:
-    """Map "M"/"Male"/"F"/"female" to M/F; any other non-blank text to U; blank -> null."""
-    s = blank_to_na(values).str.upper()
+def _sex(u: pd.Series) -> pd.Series:
+    s = _strip(u).str.upper()
     return s.map(_SEX).fillna("U").where(s.notna()).astype(STRING)
+
+
+def parse_sex(values: pd.Series, *, categorical: bool = False) -> pd.Series:
+    """Map "M"/"Male"/"F"/"female" to M/F; any other non-blank text to U; blank -> null."""
+    return _by_unique(values, _sex, STRING, categorical=categorical)
 
 
 # a code has at least one digit (97110, G0283, 0001F), which tells it from a word
@@ -242,9 +275,9 @@ def _procedure(text: object) -> str | None:
     return m.group(1).upper() if m else None
 
 
-def parse_procedure(values: pd.Series) -> pd.Series:
+def parse_procedure(values: pd.Series, *, categorical: bool = False) -> pd.Series:
     """Return the CPT/HCPCS code in upper case (a trailing description is dropped)."""
-    return _by_unique(values, lambda u: [_procedure(v) for v in u], STRING)
+    return _by_unique(values, lambda u: [_procedure(v) for v in u], STRING, categorical=categorical)
 
 
 def parse_int(values: pd.Series) -> pd.Series:

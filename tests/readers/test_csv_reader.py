@@ -300,3 +300,20 @@ def test_trailing_delimiter_on_data_rows(tmp_path: Path) -> None:
     res = read_file(path)
     assert res.rows_read == 2
     assert any("beyond the 3 header columns" in n for n in res.notes)
+
+
+CATEGORY_READY = (
+    "claim_id", "date_raw", "procedure", "modifiers", "patient_id", "payer", "provider",
+    "carc", "rarc", "dx_pointers", "dx_column", "sex",
+)  # fmt: skip
+
+
+def test_fields_typed_as_categories_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the model types repeated text fields as categories, the reader builds them so."""
+    plain = read_file(READERS / "wide_dx12.csv").frame
+    for name in CATEGORY_READY:
+        monkeypatch.setitem(DTYPES, name, "category")
+    frame = read_file(READERS / "wide_dx12.csv").frame
+    for name in CATEGORY_READY:
+        assert str(frame[name].dtype) == "category", name
+        assert frame[name].astype("string").equals(plain[name]), name
