@@ -141,7 +141,8 @@ class _Parsed:
     normalized: npt.NDArray[np.object_]
     kind: npt.NDArray[
         np.int8
-    ]  # 0 null, 1 ICD-10 code, 2 ICD-9, 3 placeholder, 4 unknown, 5 malformed
+    ]  # 0 null, 1 ICD-10 code, 2 ICD-9, 3 placeholder, 4 unknown, 5 malformed,
+    # 6 ICD-9-CM form but in no ICD-9-CM list (unknown before FY2016, icd9 after)
     pos: npt.NDArray[np.int64]  # ICD-10: row in codes; placeholder: row of the X-filled code
     icd9_listed: npt.NDArray[np.bool_]
     key: npt.NDArray[np.object_]
@@ -462,6 +463,9 @@ class Reference:
         prefix9 = shape9 & (_index_in(key, self._icd9_prefixes) >= 0)
         is9 = ~known10 & (listed9 | prefix9)
         kind = np.full(n, 5, dtype=np.int8)
+        # a dotted ICD-9-CM form that no list has; undotted digits (a CPT code in the wrong
+        # column, say) stay malformed
+        kind[shape9 & ~shape10 & (ndots == 1)] = 6
         kind[shape10] = 4
         kind[is9] = 2
         kind[known10] = 1
@@ -477,7 +481,7 @@ class Reference:
                 kind[j] = 3
                 pos[j] = found
         # dotted forms, vectorized: ICD-10-CM and ICD-9-CM after three characters, E codes four
-        e9 = (kind == 2) & is_e
+        e9 = ((kind == 2) | (kind == 6)) & is_e
         dotted3 = (key_s.str.slice(0, 3) + "." + key_s.str.slice(3)).to_numpy(dtype=object)
         dotted4 = (key_s.str.slice(0, 4) + "." + key_s.str.slice(4)).to_numpy(dtype=object)
         normalized = np.where(klen > 3, dotted3, key)
@@ -623,6 +627,8 @@ class Reference:
         icd9 = np.full((nu, nrel + 1), ICD9, dtype=np.int8)
         icd9[:, 0] = np.where(p.icd9_listed, VALID, INCOMPLETE)
         out = np.where(kind == 2, icd9, out)
+        icd9[:, 0] = UNKNOWN
+        out = np.where(kind == 6, icd9, out)
         out = np.where(kind == 4, UNKNOWN, out)
         out = np.where(kind == 0, NULL, out)
         return out.astype(np.int8)
@@ -876,7 +882,13 @@ class Reference:
             text = f"{code} lacks the placeholder X" + use
         elif status == "unknown":
             span = f"{self._names[0]} to {self._names[-1]}"
-            text = f"{code} is not an ICD-10-CM code in any release from {span}"
+            if seg < 0:
+                text = (
+                    f"{code} is not in the final ICD-9-CM code list (v32), which applies to "
+                    f"{dos}, nor in any ICD-10-CM release from {span}"
+                )
+            else:
+                text = f"{code} is not an ICD-10-CM code in any release from {span}"
         elif status == "icd9":
             text = (
                 f"{code} is an ICD-9-CM code, not valid for dates of service from "

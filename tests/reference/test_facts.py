@@ -187,3 +187,14 @@ def test_lookup_module_function_and_top_level_export() -> None:
 
     assert lookup("M54.5", on="2023-01-05").status == "retired"
     assert eobcheck.lookup is lookup
+
+
+def test_dotted_icd9_form_not_in_any_list() -> None:
+    from eobcheck.reference import lookup
+
+    before = lookup("E986.0", on="2000-01-01")
+    assert before.status == "unknown" and "ICD-9-CM" in before.reason
+    assert lookup("E986.0", on="2023-01-01").status == "icd9"
+    # undotted digits that are no ICD-9-CM code (a CPT code in a diagnosis column) stay malformed
+    assert lookup("97110", on="2023-01-01").status == "malformed"
+    assert lookup("922.3", on="2000-01-01").status == "incomplete"
