@@ -894,6 +894,12 @@ class Reference:
                 f"{code} is an ICD-9-CM code, not valid for dates of service from "
                 f"{ICD10_START.isoformat()}"
             ) + use
+        elif seg < 0:
+            text = (
+                f"'{raw.strip()}' is not an ICD-9-CM code, which {dos} needs: expected three "
+                "digits (or V and two digits, or E and three digits), then up to two more after "
+                "a dot"
+            )
         else:
             text = (
                 f"'{raw.strip()}' is not an ICD-10-CM code: expected a letter, a digit, a letter "

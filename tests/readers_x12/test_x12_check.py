@@ -46,33 +46,31 @@ def _icd9_837s() -> list[Path]:
     return files + sorted((SAMPLES / "x12-pyx12").glob("simple_837*.txt"))
 
 
-# Files on which the checker still reports a code finding today: each is a known gap of the
-# code rules with ICD-9 claims, not of the reader (the codes and dates are read as written).
-_KNOWN = {
-    "automobile-accident.837": "DX001 malformed-code for the ICD-9 external cause E986.0",
-    "demo.drug.example10.1.837": "DX001 malformed-code for the ICD-9 code 03591",
-    "homeowners.837": "DX005 incomplete-code for the ICD-9 code 922.3",
-    "coordination-of-benefits.837": "DX005 incomplete-code for the ICD-9 code 2780",
-    "dependent-commercial-insurance-02.837": "DX005 incomplete-code for the ICD-9 code 354",
-    "demo.ambulance.example5.837": "DX005 incomplete-code for the ICD-9 code 8540",
-    "demo.autoaccident.837": "DX005 incomplete-code for the ICD-9 code 8540",
-    "demo.cob.example3.A.837": "DX005 incomplete-code for the ICD-9 code 2780",
-    "demo.cob.example3.B.837": "DX005 incomplete-code for the ICD-9 code 2780",
-    "demo.cob.example3.C.837": "DX005 incomplete-code for the ICD-9 code 2780",
+# ICD-9-CM problems the TR3 examples really have, judged against ICD-9-CM (the final v32
+# list): categories billed without their 4th/5th digit and codes no ICD-9-CM list has.
+_ICD9_PROBLEMS: dict[str, set[tuple[str, str]]] = {
+    "automobile-accident.837": {("unknown-code", "E986.0")},
+    "demo.drug.example10.1.837": {("malformed-code", "03591")},
+    "homeowners.837": {("incomplete-code", "922.3")},
+    "coordination-of-benefits.837": {("incomplete-code", "2780")},
+    "dependent-commercial-insurance-02.837": {("incomplete-code", "354")},
+    "demo.ambulance.example5.837": {("incomplete-code", "8540")},
+    "demo.autoaccident.837": {("incomplete-code", "8540")},
+    "demo.cob.example3.A.837": {("incomplete-code", "2780")},
+    "demo.cob.example3.B.837": {("incomplete-code", "2780")},
+    "demo.cob.example3.C.837": {("incomplete-code", "2780")},
 }
 
 
 def _param(path: Path) -> object:
-    reason = _KNOWN.get(path.name)
-    marks = [pytest.mark.xfail(strict=True, reason=f"code rules: {reason}")] if reason else []
-    return pytest.param(path, id=f"{path.parent.name}/{path.name}", marks=marks)
+    return pytest.param(path, id=f"{path.parent.name}/{path.name}")
 
 
 @needs_samples
 def test_icd9_sample_list_is_complete() -> None:
     files = _icd9_837s()
     assert len(files) == 35
-    assert set(_KNOWN) <= {p.name for p in files}
+    assert set(_ICD9_PROBLEMS) <= {p.name for p in files}
 
 
 @needs_samples
@@ -84,4 +82,8 @@ def test_icd9_samples_raise_no_icd10_errors(path: Path) -> None:
     assert frame["date_of_service"].dt.year.between(1994, 2006).all()
     findings = report.findings
     code_findings = findings[findings["code"].isin(CODE_RULES)]
-    assert code_findings[["code", "value", "message"]].values.tolist() == []
+    # no ICD-10-CM error: every finding judges the code against ICD-9-CM
+    assert all("ICD-9-CM" in m for m in code_findings["message"]), code_findings["message"].tolist()
+    assert not set(code_findings["name"]) & {"premature-code", "retired-code", "icd9-code"}
+    got = set(zip(code_findings["name"], code_findings["value"], strict=True))
+    assert got == _ICD9_PROBLEMS.get(path.name, set())
