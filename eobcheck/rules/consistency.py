@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,7 +10,21 @@ import pandas as pd
 
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import Facts, at, facts
+from eobcheck.rules.facts import (
+    BILATERAL,
+    LEFT,
+    NO_SIDE,
+    RIGHT,
+    BoolArray,
+    Facts,
+    IntArray,
+    ObjArray,
+    facts,
+    join,
+    objects,
+    text,
+    text_at,
+)
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -41,31 +56,27 @@ DENIALS_11 = "CARC 11 (diagnosis inconsistent with the procedure)"
 DENIALS_MA63 = "CARC 16 with RARC MA63 (invalid principal diagnosis)"
 
 
-def _txt(values: object) -> pd.Series:
-    return pd.Series(values, dtype="object").astype("string").fillna("")
-
-
-def _claim_ids(fx: Facts, rows: np.ndarray) -> pd.Series:
-    return _txt(at(fx.ctx, "claim_id", rows))
-
-
-def _first_listed(fx: Facts, selected: np.ndarray, what: str, advice: str) -> pd.Series:
+def _first_listed(fx: Facts, selected: BoolArray, what: str, advice: object) -> pd.Series:
     """Messages for first-listed codes: '<code> (<what>) is listed first on claim ...'."""
-    rows = fx.rows[selected]
-    code = _txt(fx.codes.to_numpy(dtype=object)[fx.code_id[selected]])
-    pos = _txt(fx.position[selected])
-    msg = (
-        code
-        + " ("
-        + what
-        + ") is the first-listed diagnosis (position "
-        + pos
-        + ") on claim "
-        + _claim_ids(fx, rows)
-        + "; "
-        + advice
+    msg = join(
+        fx.code_text[fx.code_id[selected]],
+        " (" + what + ") is the first-listed diagnosis (position ",
+        text(fx.position[selected]),
+        ") on claim ",
+        fx.at("claim_id", selected),
+        "; ",
+        advice,
     )
-    return fx.series(selected, msg.to_numpy(dtype=object))
+    return fx.series(selected, msg)
+
+
+def _group_text(keys: IntArray, build: Callable[[int], str]) -> ObjArray:
+    """Per key, the text ``build(key)`` returns, computed once per distinct key."""
+    inv, uniq = pd.factorize(keys)
+    made = np.empty(len(uniq), dtype=object)
+    made[:] = [build(int(k)) for k in uniq]
+    out: ObjArray = made[inv]
+    return out
 
 
 @rule(
@@ -100,10 +111,11 @@ def excludes1_conflict(ctx: Context) -> Hits:
     fx = facts(ctx)
     pairs = fx.claim_pairs()
     if pairs.empty:
-        return Hits(fx.mask(np.zeros(len(fx.rows), dtype=bool)), "")
+        return fx.nothing()
     ncode = max(len(fx.codes), 1)
+    # The tabular lookup runs once per distinct (a, b) code pair, then maps back.
     inv, uniq = pd.factorize(pairs["a"].to_numpy() * ncode + pairs["b"].to_numpy())
-    codes = fx.codes.to_numpy(dtype=object)
+    codes = fx.code_text
     ua, ub = codes[uniq // ncode], codes[uniq % ncode]
     res = fx.tabular.excludes1(pd.Series(ua, dtype=object), pd.Series(ub, dtype=object))
     conflict = res["conflict"].to_numpy(dtype=bool).copy()
@@ -119,40 +131,55 @@ def excludes1_conflict(ctx: Context) -> Hits:
                 for p, q in unrelated
             ):
                 conflict[i] = False
-    hit = conflict[inv]
-    found = pairs[hit].assign(
-        note=res["note"].to_numpy(dtype=object)[inv[hit]],
-        at=res["note_at"].to_numpy(dtype=object)[inv[hit]],
-    )
-    found = found.sort_values(["row_b", "pos_a"], kind="stable")
-    extra = found.groupby("row_b")["a"].transform("size").to_numpy() - 1
-    keep = ~found["row_b"].duplicated().to_numpy()
-    found, extra = found[keep], extra[keep]
-    rows = found["row_b"].to_numpy()
-    msg = (
-        _txt(codes[found["b"].to_numpy()])
-        + " (position "
-        + _txt(found["pos_b"].to_numpy())
-        + ") and "
-        + _txt(codes[found["a"].to_numpy()])
-        + " (position "
-        + _txt(found["pos_a"].to_numpy())
-        + ") on claim "
-        + _txt(at(ctx, "claim_id", rows))
-        + ": the Excludes1 note at "
-        + _txt(found["at"].to_numpy())
-        + ' ("'
-        + _txt(found["note"].to_numpy())
-        + '") forbids coding them together'
-        + _txt(np.where(extra > 0, " (and " + extra.astype(str) + " more pair(s))", ""))
-        + "; keep the code the record supports, or list the pair in `unrelated` if the "
-        "conditions are unrelated."
+    hit = np.flatnonzero(conflict[inv])
+    if not len(hit):
+        return fx.nothing()
+    row_b = pairs["row_b"].to_numpy()[hit]
+    pos_a = pairs["pos_a"].to_numpy()[hit]
+    # one finding per later code (row_b): the earliest-listed partner, with a count of others
+    width = int(pos_a.max()) + 1
+    hit = hit[np.argsort(row_b * width + pos_a, kind="stable")]
+    row_b = pairs["row_b"].to_numpy()[hit]
+    start = np.r_[True, row_b[1:] != row_b[:-1]]
+    begin = np.flatnonzero(start)
+    extra = np.diff(np.r_[begin, len(hit)]) - 1
+    hit, rows = hit[begin], row_b[begin]
+    pair = inv[hit]
+    pos_a = pairs["pos_a"].to_numpy()[hit]
+    pos_b = pairs["pos_b"].to_numpy()[hit]
+    notes = text(res["note"].to_numpy(dtype=object))
+    note_at = text(res["note_at"].to_numpy(dtype=object))
+    wide = max(int(pos_a.max()), int(pos_b.max())) + 1
+
+    def head(key: int) -> str:
+        k, pa, pb = key // (wide * wide), (key // wide) % wide, key % wide
+        a, b = codes[uniq[k] // ncode], codes[uniq[k] % ncode]
+        return f"{b} (position {pb}) and {a} (position {pa})"
+
+    many = int(extra.max()) + 1
+
+    def tail(key: int) -> str:
+        k, more = divmod(key, many)
+        also = f" (and {more} more pair(s))" if more > 0 else ""
+        return (
+            f': the Excludes1 note at {note_at[k]} ("{notes[k]}") forbids coding them together'
+            f"{also}; keep the code the record supports, or list the pair in `unrelated` if the "
+            "conditions are unrelated."
+        )
+
+    # Messages per distinct (pair, positions) and (pair, count); only the claim id varies.
+    msg = join(
+        _group_text((pair * wide + pos_a) * wide + pos_b, head),
+        " on claim ",
+        text_at(ctx, "claim_id", rows),
+        _group_text(pair * many + extra, tail),
     )
     mask = np.zeros(fx.n, dtype=bool)
     mask[rows] = True
-    message = pd.Series(None, index=ctx.frame.index, dtype="object")
-    message.iloc[rows] = msg.to_numpy(dtype=object)
-    return Hits(pd.Series(mask, index=ctx.frame.index), message)
+    message = np.full(fx.n, None, dtype=object)
+    message[rows] = msg
+    index = ctx.frame.index
+    return Hits(pd.Series(mask, index=index), pd.Series(message, index=index, dtype=object))
 
 
 @rule(
@@ -180,8 +207,10 @@ def external_cause_first(ctx: Context) -> Hits:
         List the injury or condition first and the external cause code after it.
     """
     fx = facts(ctx)
-    ext = fx.tabular.is_external_cause(pd.Series(fx.codes.to_numpy(dtype=object)))
+    ext = fx.tabular.is_external_cause(pd.Series(fx.code_text, dtype=object))
     sel = fx.first & ext.to_numpy(dtype=bool)[fx.code_id]
+    if not sel.any():
+        return fx.nothing()
     msg = _first_listed(
         fx, sel, "external cause", "list the injury or condition first and this code after it."
     )
@@ -218,32 +247,21 @@ def manifestation_first(ctx: Context) -> Hits:
     sel = fx.first & flags["manifestation"].to_numpy(dtype=bool)
     if not sel.any():
         return fx.nothing()
-    note_row = _txt(
-        fx.tabular.code_first(pd.Series(fx.codes.to_numpy(dtype=object)[fx.code_id[sel]]))
-    )
-    # Some code-first notes list dozens of conditions: quote the start only.
-    long = note_row.str.len() > _NOTE_MAX
-    note_row = note_row.where(~long, note_row.str[: _NOTE_MAX - 3].str.rstrip() + "...")
-    advice = pd.Series(
-        np.where(
-            note_row != "",
-            'list the underlying condition first (code first: "' + note_row + '").',
-            "list the underlying condition first.",
-        ),
-        dtype="object",
-    )
-    rows = fx.rows[sel]
-    code = _txt(fx.codes.to_numpy(dtype=object)[fx.code_id[sel]])
-    msg = (
-        code
-        + " (a manifestation) is the first-listed diagnosis (position "
-        + _txt(fx.position[sel])
-        + ") on claim "
-        + _claim_ids(fx, rows)
-        + "; "
-        + advice.astype("string")
-    )
-    return Hits(fx.mask(sel), fx.series(sel, msg.to_numpy(dtype=object)))
+    # one code-first note per distinct code
+    uniq = np.unique(fx.code_id[sel])
+    notes = text(fx.tabular.code_first(pd.Series(fx.code_text[uniq], dtype=object)))
+    advice = np.empty(len(uniq), dtype=object)
+    for i, note in enumerate(notes):
+        # Some code-first notes list dozens of conditions: quote the start only.
+        if len(note) > _NOTE_MAX:
+            note = note[: _NOTE_MAX - 3].rstrip() + "..."
+        advice[i] = (
+            f'list the underlying condition first (code first: "{note}").'
+            if note
+            else "list the underlying condition first."
+        )
+    msg = _first_listed(fx, sel, "a manifestation", advice[np.searchsorted(uniq, fx.code_id[sel])])
+    return Hits(fx.mask(sel), msg)
 
 
 @rule(
@@ -272,50 +290,38 @@ def sequela_first(ctx: Context) -> Hits:
         being treated), then the sequela code.
     """
     fx = facts(ctx)
-    sev = fx.tabular.seventh_characters(pd.Series(fx.codes.to_numpy(dtype=object)))
-    injury = pd.Series(fx.undotted).str[:1].isin(["S", "T"]).to_numpy(dtype=bool)
+    sev = fx.seventh()
+    injury = np.array([str(c)[:1] in ("S", "T") for c in fx.undotted], dtype=bool)
     sequela = (
         injury
         & sev["requires_7th"].to_numpy(dtype=bool)
-        & (sev["seventh_meaning"].astype("string").fillna("") == "sequela").to_numpy(dtype=bool)
+        & (text(sev["seventh_meaning"].to_numpy(dtype=object)) == "sequela")
     )
     candidate = sequela[fx.code_id]
     if not candidate.any():
         return fx.nothing()
-    # count distinct codes only on the claims that hold a sequela code
-    on_claim = np.isin(fx.claim, np.unique(fx.claim[candidate]))
-    per_claim = pd.DataFrame({"claim": fx.claim[on_claim], "code": fx.code_id[on_claim]})
-    count = per_claim.drop_duplicates().groupby("claim")["code"].size()
-    alone = count.reindex(fx.claim).fillna(0).to_numpy() == 1
+    # distinct codes per claim, counted on integer (claim, code) keys
+    ncode = max(len(fx.codes), 1)
+    pairs = pd.unique(fx.claim_index * ncode + fx.code_id)
+    count = np.bincount(pairs // ncode, minlength=fx.n_claims)
+    alone = count[fx.claim_index] == 1
     sel = candidate & (fx.first | alone)
-    code = _txt(fx.codes.to_numpy(dtype=object)[fx.code_id[sel]])
-    where = pd.Series(
-        np.where(
-            alone[sel],
-            " is the only diagnosis on claim ",
-            " is the first-listed diagnosis on claim ",
-        ),
-        dtype="string",
+    where = np.where(
+        alone[sel], " is the only diagnosis on claim ", " is the first-listed diagnosis on claim "
+    ).astype(object)
+    msg = join(
+        fx.code_text[fx.code_id[sel]],
+        " (sequela)",
+        where,
+        fx.at("claim_id", sel),
+        "; code the residual condition being treated and list it before the sequela code.",
     )
-    msg = (
-        code
-        + " (sequela)"
-        + where
-        + _claim_ids(fx, fx.rows[sel])
-        + "; code the residual condition being treated and list it before the sequela code."
-    )
-    return Hits(fx.mask(sel), fx.series(sel, msg.to_numpy(dtype=object)))
+    return Hits(fx.mask(sel), fx.series(sel, msg))
 
 
 _NOTE_MAX = 160
-_SIDE_NAME = {"R": "right", "L": "left", "B": "bilateral"}
-
-
-def _line_side(text: str) -> str:
-    """Side a line's modifiers state: R (RT), L (LT), B (50, or RT with LT), "" (none)."""
-    tokens = set(text.replace(",", " ").split())
-    rt, lt, both = "RT" in tokens, "LT" in tokens, "50" in tokens
-    return "B" if both or (rt and lt) else "R" if rt else "L" if lt else ""
+_SIDE_NAME = np.array(["", "right", "left", "bilateral"], dtype=object)
+_MODIFIER_NAME = np.array(["", "RT", "LT", "50"], dtype=object)
 
 
 @rule(
@@ -351,90 +357,133 @@ def laterality_conflict(ctx: Context) -> Hits:
     """
     fx = facts(ctx)
     side = fx.side[fx.code_id]
-    inv, values = fx.column("modifiers")
-    sides = np.array([*(_line_side(v) for v in values), ""], dtype=object)
-    line_side = sides[np.where(inv < 0, len(values), inv)]
-    pointed = fx.pointed()
-    has_ptr = fx.has_pointers
-    wrong = pointed & (
-        ((line_side == "R") & (side == "L"))
-        | ((line_side == "L") & (side == "R"))
-        | ((line_side == "B") & ((side == "R") | (side == "L")))
+    line_side = fx.line_side
+    one_sided = (side == RIGHT) | (side == LEFT)
+    wrong = (
+        ((line_side == RIGHT) & (side == LEFT))
+        | ((line_side == LEFT) & (side == RIGHT))
+        | ((line_side == BILATERAL) & one_sided)
     )
-    matching = pointed & (side != "") & ((line_side == side) | (side == "B"))
-    line_ok = pd.Series(matching).groupby(fx.line_id).transform("any").to_numpy(dtype=bool)
-    sel = wrong & (has_ptr | ~line_ok)
-
-    codes = fx.codes.to_numpy(dtype=object)
-    titles = fx.titles
-    side_name = pd.Series(side[sel], dtype="object").map(_SIDE_NAME)
-    mod_name = pd.Series(line_side[sel], dtype="object").map({"R": "RT", "L": "LT", "B": "50"})
-    msg1 = (
-        _txt(codes[fx.code_id[sel]])
-        + " ("
-        + _txt(titles[fx.code_id[sel]])
-        + ") is a "
-        + side_name.astype("string")
-        + "-side diagnosis on a line with modifier "
-        + mod_name.astype("string")
-        + " (procedure "
-        + _txt(at(ctx, "procedure", fx.rows[sel]))
-        + "); correct the modifier or the diagnosis to the side treated."
-    )
-    message = fx.series(sel, msg1.to_numpy(dtype=object))
-    mask = fx.mask(sel)
-    suggestions = pd.Series(None, index=ctx.frame.index, dtype="object")
-    applicability = pd.Series(None, index=ctx.frame.index, dtype="object")
-    replacement = pd.Series(None, index=ctx.frame.index, dtype="object")
+    if wrong.any():
+        wrong &= fx.pointed()
+        # Without pointers a line is fine when any of its diagnoses matches its side.
+        matching = fx.pointed() & (side != NO_SIDE) & ((line_side == side) | (side == BILATERAL))
+        line_ok = fx.line_any(matching)
+        sel = wrong & (fx.has_pointers | ~line_ok)
+    else:
+        sel = wrong
+    message = np.full(fx.n, None, dtype=object)
+    suggestions = np.full(fx.n, None, dtype=object)
+    applicability = np.full(fx.n, None, dtype=object)
+    replacement = np.full(fx.n, None, dtype=object)
+    taken = np.zeros(fx.n, dtype=bool)
+    if sel.any():
+        picked = fx.code_id[sel]
+        rows = fx.rows[sel]
+        message[rows] = join(
+            fx.code_text[picked],
+            " (",
+            fx.titles[picked],
+            ") is a ",
+            _SIDE_NAME[side[sel]],
+            "-side diagnosis on a line with modifier ",
+            _MODIFIER_NAME[line_side[sel]],
+            " (procedure ",
+            fx.at("procedure", sel),
+            "); correct the modifier or the diagnosis to the side treated.",
+        )
+        taken[rows] = True
 
     # Right + left codes of one condition where a bilateral code exists.
     pairs = fx.claim_pairs()
     sa, sb = fx.side[pairs["a"].to_numpy()], fx.side[pairs["b"].to_numpy()]
-    cand = pairs[((sa == "R") & (sb == "L")) | ((sa == "L") & (sb == "R"))]
+    cand = np.flatnonzero(((sa == RIGHT) & (sb == LEFT)) | ((sa == LEFT) & (sb == RIGHT)))
     if len(cand):
-        undot = fx.undotted
-        ncode = max(len(fx.codes), 1)
-        inv, uniq = pd.factorize(cand["a"].to_numpy() * ncode + cand["b"].to_numpy())
-        bilateral = np.array(
-            [*_bilaterals(ctx, [(undot[k // ncode], undot[k % ncode]) for k in uniq]), None],
-            dtype=object,
-        )
-        bil = bilateral[inv]
-        has = pd.notna(bil)
-        cand, bil = cand[has], bil[has]
-        if len(cand):
-            days = cand["day"].to_numpy().astype("datetime64[D]").astype("datetime64[ns]")
-            status = ctx.reference.check(pd.Series(bil, dtype=object), pd.Series(days))
-            ok = (status["status"] == "valid").to_numpy(dtype=bool)
-            cand, bil, status = cand[ok], bil[ok], status[ok]
-            cand = cand.assign(bil=bil, title=status["title"].astype("object").to_numpy())
-            cand = cand[~pd.Series(cand["row_b"].to_numpy()).isin(np.flatnonzero(mask)).to_numpy()]
-            cand = cand.drop_duplicates("row_b")
-            rows = cand["row_b"].to_numpy()
-            msg2 = (
-                _txt(codes[cand["a"].to_numpy()])
-                + " and "
-                + _txt(codes[cand["b"].to_numpy()])
-                + " on claim "
-                + _txt(at(ctx, "claim_id", rows))
-                + " code the right and the left side of one condition; the bilateral code "
-                + _txt(cand["bil"].to_numpy())
-                + " ("
-                + _txt(cand["title"].to_numpy())
-                + ") says it in one code."
-            )
-            mask.iloc[rows] = True
-            message.iloc[rows] = msg2.to_numpy(dtype=object)
-            sugg = [
-                (Suggestion(code=str(c), title=None if pd.isna(t) else str(t)),)
-                for c, t in zip(cand["bil"], cand["title"], strict=True)
-            ]
-            suggestions.iloc[rows] = pd.Series(sugg, dtype="object").to_numpy()
-            applicability.iloc[rows] = Applicability.UNSAFE.value
-            replacement.iloc[rows] = cand["bil"].to_numpy(dtype=object)
-    empty = mask & suggestions.isna()
-    suggestions[empty] = pd.Series([()] * int(empty.sum()), dtype="object").to_numpy()
-    return Hits(mask, message, suggestions, applicability, replacement)
+        _bilateral_hits(fx, pairs, cand, taken, message, suggestions, applicability, replacement)
+    empty = taken & (suggestions == None)  # noqa: E711 (element-wise on an object array)
+    suggestions[empty] = objects([()])[np.zeros(int(empty.sum()), dtype=np.int64)]
+    index = ctx.frame.index
+
+    def series(values: ObjArray) -> pd.Series:
+        return pd.Series(values, index=index, dtype=object)
+
+    return Hits(
+        pd.Series(taken, index=index),
+        series(message),
+        series(suggestions),
+        series(applicability),
+        series(replacement),
+    )
+
+
+def _bilateral_hits(
+    fx: Facts,
+    pairs: pd.DataFrame,
+    cand: IntArray,
+    taken: BoolArray,
+    message: ObjArray,
+    suggestions: ObjArray,
+    applicability: ObjArray,
+    replacement: ObjArray,
+) -> None:
+    """Fill the outputs for right + left pairs (``cand``) with a valid bilateral code."""
+    ctx = fx.ctx
+    undot = fx.undotted
+    ncode = max(len(fx.codes), 1)
+    inv, uniq = pd.factorize(pairs["a"].to_numpy()[cand] * ncode + pairs["b"].to_numpy()[cand])
+    bilateral = np.array(
+        [*_bilaterals(ctx, [(undot[k // ncode], undot[k % ncode]) for k in uniq]), None],
+        dtype=object,
+    )
+    has = pd.notna(bilateral[inv])
+    cand, inv = cand[has], inv[has]
+    if not len(cand):
+        return
+    # validity of the bilateral code on the date: once per distinct (pair, day)
+    day = pairs["day"].to_numpy()[cand]
+    dmin = int(day.min())
+    span = int(day.max()) - dmin + 1
+    kinv, kuniq = pd.factorize(inv * span + (day - dmin))
+    bil_u = bilateral[kuniq // span]
+    days = (kuniq % span + dmin).astype("datetime64[D]").astype("datetime64[ns]")
+    status = ctx.reference.check(pd.Series(bil_u, dtype=object), pd.Series(days))
+    ok_u = (status["status"] == "valid").to_numpy(dtype=bool)
+    title_u = status["title"].astype(object).to_numpy()
+    ok = ok_u[kinv]
+    cand, kinv = cand[ok], kinv[ok]
+    # the line-modifier finding wins; then the first pair per row
+    row_b = pairs["row_b"].to_numpy()[cand]
+    keep = np.flatnonzero(~taken[row_b])
+    keep = keep[~pd.Series(row_b[keep]).duplicated().to_numpy()]
+    cand, kinv, rows = cand[keep], kinv[keep], row_b[keep]
+    if not len(rows):
+        return
+    codes = fx.code_text
+    bil, title = bil_u[kinv], title_u[kinv]
+    message[rows] = join(
+        codes[pairs["a"].to_numpy()[cand]],
+        " and ",
+        codes[pairs["b"].to_numpy()[cand]],
+        " on claim ",
+        text_at(ctx, "claim_id", rows),
+        " code the right and the left side of one condition; the bilateral code ",
+        text(bil),
+        " (",
+        text(title),
+        ") says it in one code.",
+    )
+    # one suggestion tuple per distinct (code, day) key, shared by its rows
+    made = objects(
+        [(Suggestion(code=str(c), title=_title(t)),) for c, t in zip(bil_u, title_u, strict=True)]
+    )
+    suggestions[rows] = made[kinv]
+    applicability[rows] = Applicability.UNSAFE.value
+    replacement[rows] = bil.astype(object)
+    taken[rows] = True
+
+
+def _title(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _bilaterals(ctx: Context, pairs: list[tuple[str, str]]) -> list[str | None]:

@@ -3,7 +3,9 @@
 Every consistency rule looks at the same rows (checked lines, diagnoses valid on their date of
 service) and at the same per-code facts (titles, MCE flags, first-listed positions). They are
 computed once per check and kept on the Context, so turning on ten rules does not factorize the
-same two million strings ten times. Per-code work runs on the distinct codes only.
+same two million strings ten times. Per-code work runs on the distinct codes only, per-line work
+on the distinct values of a column (factorized once, as integer codes), and messages are built
+for the hits only.
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ if TYPE_CHECKING:
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+ObjArray = npt.NDArray[np.object_]
 
 _ATTR: Final = "_eobcheck_consistency_facts"
 _NS_PER_DAY: Final = 86_400 * 10**9
 _SIDE_RIGHT = re.compile(r"\bright\b")
 _SIDE_LEFT = re.compile(r"\bleft\b")
 _SIDE_BOTH = re.compile(r"\bbilateral\b")
+
+#: Side codes (``Facts.side``, ``Facts.line_side``): index into SIDE_LETTERS.
+NO_SIDE: Final = 0
+RIGHT: Final = 1
+LEFT: Final = 2
+BILATERAL: Final = 3
+SIDE_LETTERS: Final = ("", "R", "L", "B")
 
 
 @dataclass
@@ -66,50 +76,102 @@ class Facts:
 
     def nothing(self) -> Hits:
         """Hits with no hit."""
-        return Hits(pd.Series(False, index=self.ctx.frame.index), "")
+        return Hits(pd.Series(np.zeros(self.n, dtype=bool), index=self.ctx.frame.index), "")
 
     def series(self, selected: BoolArray, values: Any, dtype: str = "object") -> pd.Series:
         """A frame-aligned Series holding ``values`` at the selected rows (null elsewhere)."""
-        out = pd.Series(None, index=self.ctx.frame.index, dtype=dtype)
-        out.iloc[self.rows[selected]] = values
+        if dtype != "object":
+            out = pd.Series(None, index=self.ctx.frame.index, dtype=dtype)
+            out.iloc[self.rows[selected]] = values
+            return out
+        arr = np.full(self.n, None, dtype=object)
+        arr[self.rows[selected]] = values
+        return pd.Series(arr, index=self.ctx.frame.index, dtype=object)
+
+    @property
+    def code_text(self) -> ObjArray:
+        """Distinct dotted codes as an object array (index with ``code_id``)."""
+        if "code_text" not in self._cache:
+            self._cache["code_text"] = self.codes.to_numpy(dtype=object)
+        out: ObjArray = self._cache["code_text"]
         return out
 
     @property
-    def undotted(self) -> npt.NDArray[np.object_]:
+    def undotted(self) -> ObjArray:
         """Distinct codes without the dot."""
         if "undotted" not in self._cache:
-            self._cache["undotted"] = self.codes.str.replace(".", "", regex=False).to_numpy(
-                dtype=object
+            self._cache["undotted"] = np.array(
+                [str(c).replace(".", "") for c in self.code_text], dtype=object
             )
-        out: npt.NDArray[np.object_] = self._cache["undotted"]
+        out: ObjArray = self._cache["undotted"]
         return out
 
     @property
-    def titles(self) -> npt.NDArray[np.object_]:
+    def titles(self) -> ObjArray:
         """Title of each distinct code ("" when unknown)."""
         if "titles" not in self._cache:
-            t = self.ctx.reference.title(pd.Series(self.codes.to_numpy(dtype=object)))
-            self._cache["titles"] = t.fillna("").to_numpy(dtype=object)
-        out: npt.NDArray[np.object_] = self._cache["titles"]
+            t = self.ctx.reference.title(pd.Series(self.code_text, dtype=object))
+            self._cache["titles"] = t.astype(object).fillna("").to_numpy(dtype=object)
+        out: ObjArray = self._cache["titles"]
         return out
 
     @property
-    def side(self) -> npt.NDArray[np.object_]:
-        """Laterality of each distinct code from its title: "R", "L", "B" or ""."""
+    def side(self) -> npt.NDArray[np.int8]:
+        """Laterality of each distinct code from its title (NO_SIDE, RIGHT, LEFT, BILATERAL)."""
         if "side" not in self._cache:
-            sides = []
-            for title in self.titles:
-                low = str(title).lower()
-                if _SIDE_BOTH.search(low):
-                    sides.append("B")
-                elif _SIDE_RIGHT.search(low) and not _SIDE_LEFT.search(low):
-                    sides.append("R")
-                elif _SIDE_LEFT.search(low) and not _SIDE_RIGHT.search(low):
-                    sides.append("L")
-                else:
-                    sides.append("")
-            self._cache["side"] = np.array(sides, dtype=object)
-        out: npt.NDArray[np.object_] = self._cache["side"]
+            self._cache["side"] = np.array([_title_side(str(t)) for t in self.titles], np.int8)
+        out: npt.NDArray[np.int8] = self._cache["side"]
+        return out
+
+    @property
+    def line_side(self) -> npt.NDArray[np.int8]:
+        """Per used row, the side its line's modifiers state (RT, LT, 50; see ``modifier_side``)."""
+        if "line_side" not in self._cache:
+            self._cache["line_side"] = self.per_value_code("modifiers", modifier_side, NO_SIDE)
+        out: npt.NDArray[np.int8] = self._cache["line_side"]
+        return out
+
+    @property
+    def claim_index(self) -> IntArray:
+        """Per used row, its claim as a dense number 0..claims-1 (for bincount)."""
+        if "claim_index" not in self._cache:
+            self._cache["claim_index"] = _dense(self.claim)[0]
+        out: IntArray = self._cache["claim_index"]
+        return out
+
+    @property
+    def n_claims(self) -> int:
+        """Number of distinct claims among the used rows."""
+        return int(self.claim_index.max()) + 1 if len(self.rows) else 0
+
+    @property
+    def line_index(self) -> IntArray:
+        """Per used row, its service line as a dense number (for bincount)."""
+        if "line_index" not in self._cache:
+            self._cache["line_index"] = _dense(self.line_id)[0]
+        out: IntArray = self._cache["line_index"]
+        return out
+
+    def line_any(self, selected: BoolArray) -> BoolArray:
+        """Per used row: whether any used row of its line is selected."""
+        ids = self.line_index
+        hits = np.bincount(ids[selected], minlength=int(ids.max()) + 1 if len(ids) else 0)
+        out: BoolArray = hits[ids] > 0
+        return out
+
+    def claim_all(self, selected: BoolArray) -> BoolArray:
+        """Per used row: whether every used row of its claim is selected."""
+        misses = np.bincount(self.claim_index[~selected], minlength=self.n_claims)
+        out: BoolArray = misses[self.claim_index] == 0
+        return out
+
+    def seventh(self) -> pd.DataFrame:
+        """Per distinct code, its 7th-character facts (as ``Tabular.seventh_characters``)."""
+        if "seventh" not in self._cache:
+            self._cache["seventh"] = self.tabular.seventh_characters(
+                pd.Series(self.code_text, dtype=object)
+            ).reset_index(drop=True)
+        out: pd.DataFrame = self._cache["seventh"]
         return out
 
     def mce(self) -> pd.DataFrame:
@@ -118,7 +180,7 @@ class Facts:
             # MCE spans change a few times a year: look up distinct (code, day) pairs only.
             key = self.code_id * 1_000_000 + self.day
             inv, uniq = pd.factorize(key)
-            codes = pd.Series(self.codes.to_numpy(dtype=object)[uniq // 1_000_000])
+            codes = pd.Series(self.code_text[uniq // 1_000_000], dtype=object)
             dates = pd.Series((uniq % 1_000_000) * _NS_PER_DAY).astype("datetime64[ns]")
             flags = self.tabular.mce_flags(codes, dates)
             self._cache["mce"] = pd.DataFrame(
@@ -131,36 +193,11 @@ class Facts:
         """Every ordered pair of distinct codes on one claim (a listed before b).
 
         Columns: claim, a, b (code ids), pos_a, pos_b (first position of each code on the
-        claim), row_b (frame position of the first row holding b at pos_b), day (the claim's
-        first date of service).
+        claim), row_b (frame position of the first row holding b at pos_b), day (the earlier
+        date of service of the two rows). Pairs come a-major in (position, row) order.
         """
         if "pairs" not in self._cache:
-            d = pd.DataFrame(
-                {
-                    "claim": self.claim,
-                    "code": self.code_id,
-                    "pos": self.position,
-                    "row": self.rows,
-                    "day": self.day,
-                }
-            )
-            d = d.sort_values(["claim", "pos", "row"], kind="stable")
-            d = d.drop_duplicates(["claim", "code"])
-            m = d.merge(d, on="claim", suffixes=("_a", "_b"))
-            m = m[
-                (m["pos_a"] < m["pos_b"]) | ((m["pos_a"] == m["pos_b"]) & (m["row_a"] < m["row_b"]))
-            ]
-            self._cache["pairs"] = pd.DataFrame(
-                {
-                    "claim": m["claim"].to_numpy(),
-                    "a": m["code_a"].to_numpy(),
-                    "b": m["code_b"].to_numpy(),
-                    "pos_a": m["pos_a"].to_numpy(),
-                    "pos_b": m["pos_b"].to_numpy(),
-                    "row_b": m["row_b"].to_numpy(),
-                    "day": np.minimum(m["day_a"].to_numpy(), m["day_b"].to_numpy()),
-                }
-            )
+            self._cache["pairs"] = _claim_pairs(self)
         out: pd.DataFrame = self._cache["pairs"]
         return out
 
@@ -168,8 +205,7 @@ class Facts:
     def first_used(self) -> BoolArray:
         """The first of the used (valid) diagnoses of each service line."""
         if "first_used" not in self._cache:
-            low = pd.Series(self.position).groupby(self.line_id).transform("min").to_numpy()
-            self._cache["first_used"] = self.position == low
+            self._cache["first_used"] = self.position == _line_min(self.line_id, self.position)
         out: BoolArray = self._cache["first_used"]
         return out
 
@@ -180,9 +216,11 @@ class Facts:
         """
         key = "column:" + name
         if key not in self._cache:
-            inv, uniq = pd.factorize(self.ctx.frame[name].take(self.rows).to_numpy(dtype=object))
+            # Factorizing the whole (Arrow) column hashes in C; converting the used rows to
+            # Python strings first costs several times more.
+            inv, uniq = pd.factorize(self.ctx.frame[name])
             values = [str(u).strip().upper() for u in uniq]
-            self._cache[key] = (inv.astype(np.int64), values)
+            self._cache[key] = (inv.astype(np.int64)[self.rows], values)
         out: tuple[IntArray, list[str]] = self._cache[key]
         return out
 
@@ -192,18 +230,36 @@ class Facts:
         ok = np.array([test(v) if v else empty for v in values] + [empty], dtype=bool)
         return ok[np.where(inv < 0, len(values), inv)]
 
+    def per_value_code(
+        self, name: str, func: Callable[[str], int], empty: int = -1
+    ) -> npt.NDArray[np.int8]:
+        """``func`` (a small integer per value) applied to each distinct value of a column."""
+        inv, values = self.column(name)
+        got = np.array([func(v) if v else empty for v in values] + [empty], dtype=np.int8)
+        out: npt.NDArray[np.int8] = got[np.where(inv < 0, len(values), inv)]
+        return out
+
+    def family_id(self, ranges: dict[str, tuple[tuple[int, int], ...]]) -> IntArray:
+        """Per used row, the index in ``ranges`` of its line's procedure family (-1: none)."""
+        key = "family:" + repr(sorted(ranges.items()))
+        if key not in self._cache:
+            names = list(ranges)
+            inv, values = self.column("procedure")
+            fam = [_family(p, ranges) for p in values]
+            ids = np.array([-1 if f is None else names.index(f) for f in fam] + [-1], np.int64)
+            self._cache[key] = ids[np.where(inv < 0, len(values), inv)]
+        out: IntArray = self._cache[key]
+        return out
+
     def procedure_family(self, ranges: dict[str, tuple[tuple[int, int], ...]]) -> pd.Series:
         """Per used row, the name of the procedure family its line's code falls in (or NA)."""
-        inv, values = self.column("procedure")
-        fam = np.array([_family(p, ranges) for p in values] + [None], dtype=object)
-        return pd.Series(fam[np.where(inv < 0, len(values), inv)], dtype="object")
+        names = np.array([*ranges, None], dtype=object)
+        return pd.Series(names[self.family_id(ranges)], dtype="object")
 
     @property
     def has_pointers(self) -> BoolArray:
         """Whether each used row's line gives diagnosis pointers."""
-        inv, values = self.column("dx_pointers")
-        ok = np.array([bool(v) for v in values] + [False], dtype=bool)
-        return ok[np.where(inv < 0, len(values), inv)]
+        return self.per_value("dx_pointers", bool)
 
     def pointed(self) -> BoolArray:
         """Whether each used row's diagnosis is pointed to by its line (True: no pointers)."""
@@ -222,6 +278,86 @@ class Facts:
                 self._cache["pointed"] = ok[kinv]
         out: BoolArray = self._cache["pointed"]
         return out
+
+    def at(self, name: str, selected: BoolArray) -> ObjArray:
+        """Text of frame column ``name`` at the selected used rows ("" for a null)."""
+        return text_at(self.ctx, name, self.rows[selected])
+
+
+def _title_side(title: str) -> int:
+    """Side a code title names: "..., right knee" -> RIGHT; both or neither -> NO_SIDE."""
+    low = title.lower()
+    if _SIDE_BOTH.search(low):
+        return BILATERAL
+    right, left = bool(_SIDE_RIGHT.search(low)), bool(_SIDE_LEFT.search(low))
+    return RIGHT if right and not left else LEFT if left and not right else NO_SIDE
+
+
+def modifier_side(text: str) -> int:
+    """Side a line's modifiers state: BILATERAL (50, or RT with LT), RIGHT, LEFT or NO_SIDE."""
+    tokens = set(text.replace(",", " ").split())
+    rt, lt, both = "RT" in tokens, "LT" in tokens, "50" in tokens
+    return BILATERAL if both or (rt and lt) else RIGHT if rt else LEFT if lt else NO_SIDE
+
+
+def _dense(values: IntArray) -> tuple[IntArray, int]:
+    """Integers -> dense numbers 0..k-1 (same order when the range is small) and k."""
+    if not len(values):
+        return values.astype(np.int64), 0
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo < 4 * len(values) + 1024:
+        return values.astype(np.int64) - lo, hi - lo + 1
+    inv, uniq = pd.factorize(values)
+    return inv.astype(np.int64), len(uniq)
+
+
+def _line_min(line_id: IntArray, position: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Per row, the smallest ``position`` among the rows of its line."""
+    if not len(line_id):
+        return position
+    ids, k = _dense(line_id)
+    low = pd.Series(position).groupby(ids).min()
+    out = np.zeros(k, dtype=np.float64 if position.dtype.kind == "f" else np.int64)
+    out[low.index.to_numpy()] = low.to_numpy()
+    return out[ids]
+
+
+def _claim_pairs(fx: Facts) -> pd.DataFrame:
+    """Pairs of distinct codes per claim, built with integer arrays (no self-merge)."""
+    claim = fx.claim_index
+    order = np.lexsort((fx.rows, fx.position, claim))
+    ncode = max(len(fx.codes), 1)
+    # keep the first (position, row) of each code on a claim
+    keep = ~pd.Series(claim[order] * ncode + fx.code_id[order]).duplicated().to_numpy()
+    order = order[keep]
+    c = claim[order]
+    m = len(order)
+    if m == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return pd.DataFrame(
+            {k: empty for k in ("claim", "a", "b", "pos_a", "pos_b", "row_b", "day")}
+        )
+    start = np.r_[True, c[1:] != c[:-1]]
+    group = np.cumsum(start) - 1
+    begin = np.flatnonzero(start)
+    size = np.bincount(group)
+    # each entry pairs with every later entry of its claim
+    later = size[group] - (np.arange(m) - begin[group]) - 1
+    a = np.repeat(np.arange(m), later)
+    offset = np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
+    b = a + 1 + offset
+    ia, ib = order[a], order[b]
+    return pd.DataFrame(
+        {
+            "claim": fx.claim[ia],
+            "a": fx.code_id[ia],
+            "b": fx.code_id[ib],
+            "pos_a": fx.position[ia],
+            "pos_b": fx.position[ib],
+            "row_b": fx.rows[ib],
+            "day": np.minimum(fx.day[ia], fx.day[ib]),
+        }
+    )
 
 
 def _family(code: str, ranges: dict[str, tuple[tuple[int, int], ...]]) -> str | None:
@@ -263,24 +399,24 @@ def facts(ctx: Context) -> Facts:
     dx = ctx.dx
     use = (ctx.checked & ctx.has_dx & (dx["status"] == "valid")).fillna(False).to_numpy(bool)
     rows = np.flatnonzero(use).astype(np.int64)
-    code_id, codes = pd.factorize(dx["normalized"].take(rows).to_numpy(dtype=object))
+    # Factorized in Arrow, then taken: no Python string per row.
+    code_id, codes = pd.factorize(dx["normalized"].take(rows))
     dates = f["date_of_service"].to_numpy(dtype="datetime64[ns]")[rows]
     day = dates.astype("datetime64[D]").astype(np.int64)
     claim = ctx.claim_key.to_numpy()[rows].astype(np.int64)
-    line_id = f["line_id"].to_numpy()[rows].astype(np.int64)
-    position = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)[rows]
-    position = np.nan_to_num(position, nan=0).astype(np.int64)
+    all_lines = f["line_id"].to_numpy().astype(np.int64)
+    line_id = all_lines[rows]
+    all_pos = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)
+    position = np.nan_to_num(all_pos[rows], nan=0).astype(np.int64)
     # First-listed among every diagnosis of the line, valid or not: a retired code in
     # position 1 still comes first.
     listed = (ctx.checked & ctx.has_dx).to_numpy(bool)
-    all_pos = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)[listed]
-    line_min = pd.Series(all_pos).groupby(f["line_id"].to_numpy()[listed]).min()
-    first_pos = line_min.reindex(line_id).to_numpy()
+    first_pos = _line_min(all_lines, np.where(listed, all_pos, np.inf))[rows]
     out = Facts(
         ctx=ctx,
         rows=rows,
         code_id=code_id.astype(np.int64),
-        codes=pd.Index(codes, dtype=object),
+        codes=pd.Index(np.asarray(codes, dtype=object), dtype=object),
         day=day,
         claim=claim,
         line_id=line_id,
@@ -291,13 +427,54 @@ def facts(ctx: Context) -> Facts:
     return out
 
 
-def day_text(days: IntArray) -> npt.NDArray[np.object_]:
+def day_text(days: IntArray) -> ObjArray:
     """ISO dates for day numbers."""
     return np.datetime_as_string(days.astype("datetime64[D]")).astype(object)
 
 
-def at(ctx: Context, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+def at(ctx: Context, name: str, rows: npt.NDArray[np.int64]) -> ObjArray:
     """Values of frame column ``name`` at frame positions ``rows`` (taken before converting:
     turning a whole string column into Python objects costs more than the rule itself)."""
-    out: npt.NDArray[np.object_] = ctx.frame[name].take(rows).to_numpy(dtype=object)
+    out: ObjArray = ctx.frame[name].take(rows).to_numpy(dtype=object)
     return out
+
+
+def text_at(ctx: Context, name: str, rows: npt.NDArray[np.int64]) -> ObjArray:
+    """Like ``at`` with "" for nulls: ready to join into messages."""
+    return text(at(ctx, name, rows))
+
+
+def join(*parts: Any) -> ObjArray:
+    """Element-wise concatenation of strings and equal-length object arrays of strings.
+
+    Messages are built for hit rows only; object-array ``+`` concatenates in C with no
+    pandas string array in between.
+    """
+    size = max((len(p) for p in parts if isinstance(p, np.ndarray)), default=1)
+    out: ObjArray = np.full(size, "", dtype=object)
+    for p in parts:
+        out = out + p
+    return out
+
+
+def objects(values: list[Any]) -> ObjArray:
+    """A 1-D object array of ``values`` (tuples stay elements, not rows)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
+def text(values: Any) -> ObjArray:
+    """Values as an object array of strings ("" for null; integers without a decimal point)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        out: ObjArray = arr.astype(str).astype(object)
+        return out
+    out = np.empty(len(arr), dtype=object)
+    out[:] = [_str(v) for v in arr.astype(object)]
+    return out
+
+
+def _str(value: object) -> str:
+    return "" if value is None or value is pd.NA or value != value else str(value)
