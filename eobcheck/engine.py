@@ -18,6 +18,8 @@ from eobcheck.config import Settings, load_columns
 from eobcheck.denials import summarize, triage
 from eobcheck.errors import EobcheckError, InputError
 from eobcheck.readers import SUPPORTED_SUFFIXES, read, read_file
+from eobcheck.readers.base import ReadResult
+from eobcheck.readers.x12 import join_results
 from eobcheck.reference import Reference, get_reference
 from eobcheck.report import FINDING_COLUMNS, InputInfo, Report, Stats, build_stats, empty_findings
 from eobcheck.rule import Hits, Rule, Severity, select
@@ -39,6 +41,7 @@ class Context:
     settings: Settings = field(default_factory=Settings)
     column_maps: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> field -> header
     cache: dict[str, Any] = field(default_factory=dict)  # facts several rules share, per check
+    no_dx_files: frozenset[str] = frozenset()  # inputs whose format carries no diagnoses (835)
 
     def header_of(self, name: str, mask: pd.Series) -> pd.Series:
         """For the rows in ``mask``, the header of canonical field ``name`` in the row's file."""
@@ -243,79 +246,12 @@ def check(
     cfg = _resolve_settings(settings, dict(options))
     rules = select(RULES, cfg.select, cfg.ignore, cfg.severity)
     ref = reference or get_reference()
-    frames: list[pd.DataFrame] = []
-    inputs: list[InputInfo] = []
-    column_maps: dict[str, dict[str, Any]] = {}
-    if isinstance(source, pd.DataFrame):
-        frame = read(source, columns=cfg.columns)
-        frames.append(frame)
-        inputs.append(
-            InputInfo(
-                path="<dataframe>",
-                format="dataframe",
-                sha256=None,
-                sheets=[],
-                rows_read=int(frame["line_id"].nunique()),
-                rows_checked=0,
-                rows_rejected=0,
-                rejected_reasons={},
-            )
-        )
-    else:
-        raw = [source] if isinstance(source, str | Path) else list(source)
-        files = expand_paths(raw)
-        if not files:
-            raise InputError(
-                "no supported input files found (.csv, .xlsx, ...)",
-                path=", ".join(str(p) for p in raw),
-            )
-        next_id = 0
-        for i, path in enumerate(files):
-            if progress:
-                progress(f"reading {path.name}", i, len(files))
-            try:
-                res = read_file(
-                    path,
-                    sheet=cfg.sheet,
-                    columns=cfg.columns or None,
-                    line_id_start=next_id,
-                    source_name=str(path),
-                )
-            except EobcheckError as exc:
-                inputs.append(
-                    InputInfo(
-                        path=str(path),
-                        format=path.suffix.lstrip(".").lower(),
-                        sha256=_safe_sha(path),
-                        sheets=[],
-                        rows_read=0,
-                        rows_checked=0,
-                        rows_rejected=0,
-                        rejected_reasons={},
-                        error=str(exc),
-                    )
-                )
-                continue
-            frames.append(res.frame)
-            column_maps[str(path)] = dict(res.column_map)
-            if len(res.frame):
-                next_id = int(res.frame["line_id"].max()) + 1
-            inputs.append(
-                InputInfo(
-                    path=str(path),
-                    format=res.format,
-                    sha256=_sha256(path),
-                    sheets=res.sheets,
-                    rows_read=res.rows_read,
-                    rows_checked=0,
-                    rows_rejected=0,
-                    rejected_reasons={},
-                )
-            )
+    frames, inputs, column_maps = _read_inputs(source, cfg, progress)
     frame = _concat(frames)
     if progress:
         progress("checking", len(inputs), len(inputs))
-    ctx = Context(frame, ref, cfg, column_maps)
+    no_dx = frozenset(i.path for i in inputs if i.format == "x12-835")
+    ctx = Context(frame, ref, cfg, column_maps, no_dx_files=no_dx)
     findings = run_rules(ctx, rules)
     denials = triage(ctx, findings)
     stats = _stats(ctx, findings, inputs).model_copy(update=summarize(denials))
@@ -331,6 +267,74 @@ def check(
         findings=findings,
         denials=denials,
     )
+
+
+def _read_inputs(
+    source: str | Path | pd.DataFrame | Sequence[str | Path],
+    cfg: Settings,
+    progress: Progress | None,
+) -> tuple[list[pd.DataFrame], list[InputInfo], dict[str, dict[str, Any]]]:
+    """Read every input (an 835 joined into the 837s it pays) -> frames, input infos, headers."""
+    if isinstance(source, pd.DataFrame):
+        frame = read(source, columns=cfg.columns)
+        info = InputInfo(
+            path="<dataframe>", format="dataframe", rows_read=int(frame["line_id"].nunique())
+        )
+        return [frame], [info], {}
+    raw = [source] if isinstance(source, str | Path) else list(source)
+    files = expand_paths(raw)
+    if not files:
+        raise InputError(
+            "no supported input files found (.csv, .xlsx, ...)",
+            path=", ".join(str(p) for p in raw),
+        )
+    results: list[ReadResult | InputInfo] = []
+    next_id = 0
+    for i, path in enumerate(files):
+        if progress:
+            progress(f"reading {path.name}", i, len(files))
+        try:
+            res = read_file(
+                path,
+                sheet=cfg.sheet,
+                columns=cfg.columns or None,
+                line_id_start=next_id,
+                source_name=str(path),
+            )
+        except EobcheckError as exc:
+            fmt = path.suffix.lstrip(".").lower()
+            results.append(
+                InputInfo(path=str(path), format=fmt, sha256=_safe_sha(path), error=str(exc))
+            )
+            continue
+        if len(res.frame):
+            next_id = int(res.frame["line_id"].max()) + 1
+        results.append(res)
+    read_ok = [r for r in results if isinstance(r, ReadResult)]
+    joined = iter(join_results(read_ok))
+    frames: list[pd.DataFrame] = []
+    inputs: list[InputInfo] = []
+    column_maps: dict[str, dict[str, Any]] = {}
+    for item in results:
+        if isinstance(item, InputInfo):
+            inputs.append(item)
+            continue
+        res = next(joined)
+        name = str(res.path)
+        frames.append(res.frame)
+        column_maps[name] = dict(res.column_map)
+        notes = list(res.notes) + [f"sheet {s!r} skipped: {why}" for s, why in res.skipped_sheets]
+        inputs.append(
+            InputInfo(
+                path=name,
+                format=res.format,
+                sha256=_sha256(res.path),
+                sheets=res.sheets,
+                rows_read=res.rows_read,
+                notes=notes,
+            )
+        )
+    return frames, inputs, column_maps
 
 
 def _safe_sha(path: Path) -> str | None:
@@ -368,10 +372,12 @@ def _stats(ctx: Context, findings: pd.DataFrame, inputs: list[InputInfo]) -> Sta
             "reasons": {str(k): int(v) for k, v in counts.items()},
         }
     for info in inputs:
-        got = per_file.get(info.path)
-        if got is None:
+        got = per_file.get(info.path, {"read": 0, "rejected": 0, "reasons": {}})
+        if info.error is not None:
             continue
-        info.rows_read = got["read"]
+        # lines of an 835 that were joined into the 837 lines they pay are checked there
+        info.rows_joined = max(info.rows_read - got["read"], 0) if info.format == "x12-835" else 0
+        info.rows_read = max(info.rows_read, got["read"]) if info.rows_joined else got["read"]
         info.rows_rejected = got["rejected"]
         info.rows_checked = got["read"] - got["rejected"]
         info.rejected_reasons = got["reasons"]

@@ -117,7 +117,12 @@ def conform_findings(df: pd.DataFrame) -> pd.DataFrame:
 
 
 class InputInfo(BaseModel):
-    """One input file: where it was, what it was, and how its rows were accounted for."""
+    """One input file: where it was, what it was, and how its rows were accounted for.
+
+    rows_read = rows_checked + rows_rejected + rows_joined, where rows_joined counts the
+    service lines of an X12 835 that were joined into the 837 lines they pay (and are checked
+    there).
+    """
 
     path: str
     format: str
@@ -126,7 +131,9 @@ class InputInfo(BaseModel):
     rows_read: int = 0
     rows_checked: int = 0
     rows_rejected: int = 0
+    rows_joined: int = 0
     rejected_reasons: dict[str, int] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
     error: str | None = None
 
 
@@ -176,7 +183,7 @@ def build_stats(
         for name, count in sorted(rule_counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
     }
     return Stats(
-        rows_read=sum(i.rows_read for i in inputs),
+        rows_read=sum(i.rows_read - i.rows_joined for i in inputs),
         rows_checked=sum(i.rows_checked for i in inputs),
         rows_rejected=sum(i.rows_rejected for i in inputs),
         rejected_reasons=dict(sorted(reasons.items())),

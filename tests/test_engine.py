@@ -165,3 +165,38 @@ def test_messages_name_each_rows_own_date() -> None:
         "M54.50 takes effect on 2021-10-01, after the date of service 2021-06-15; "
         "use M54.5 (Low back pain)."
     )
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is not beside the repository")
+def test_835_alone_says_it_has_no_diagnoses() -> None:
+    path = next((SAMPLES / "x12-edi835parser").glob("*.txt"))
+    r = eobcheck.check(path)
+    (info,) = r.inputs
+    assert info.format == "x12-835"
+    assert any("no diagnosis" in n for n in info.notes)
+    assert "missing-diagnosis" not in set(r.findings["name"])
+    assert info.rows_read == info.rows_checked + info.rows_rejected + info.rows_joined
+    assert r.stats.rows_read == r.stats.rows_checked + r.stats.rows_rejected
+
+
+def test_837_and_835_are_joined_in_one_check(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_x12 import write_835, write_837
+
+    p837, p835 = tmp_path / "claims.837", tmp_path / "remit.835"
+    write_837(p837, 50)
+    write_835(p835, 50)
+    r = eobcheck.check([p837, p835])
+    by_format = {i.format: i for i in r.inputs}
+    remit = by_format["x12-835"]
+    assert remit.rows_joined > 0
+    assert remit.rows_read == remit.rows_checked + remit.rows_rejected + remit.rows_joined
+    assert r.stats.rows_read == r.stats.rows_checked + r.stats.rows_rejected
+    assert (
+        r.stats.rows_read == by_format["x12-837p"].rows_read + remit.rows_read - remit.rows_joined
+    )

@@ -149,7 +149,8 @@ def missing_diagnosis(ctx: Context) -> Hits:
     """
     What it does:
         Flags each claim none of whose checked lines carries a diagnosis code. The finding
-        points at the claim's first row.
+        points at the claim's first row. Claims read from an X12 835 alone are not flagged:
+        an 835 carries no diagnoses, and the report's input notes say which file to add.
 
     Why it matters:
         Every professional and institutional claim needs at least a principal diagnosis; such a
@@ -162,6 +163,9 @@ def missing_diagnosis(ctx: Context) -> Hits:
         Add the diagnosis codes from the medical record.
     """
     checked = ctx.checked
+    if ctx.no_dx_files:  # an 835 has no diagnoses to miss: its note says which file to add
+        files = ctx.frame["source_file"].astype("object")
+        checked = checked & ~files.isin(ctx.no_dx_files)
     key = ctx.claim_key
     any_dx = (ctx.has_dx & checked).groupby(key).transform("any")
     first = checked & ~key.where(checked).duplicated()

@@ -91,6 +91,8 @@ def summary_lines(report: Report, paint: _Paint) -> list[str]:
             "suggested fix"
         )
     for info in report.inputs:
+        if info.format.startswith(("x12", "fhir")):
+            lines.extend(f"  {info.path}: {note}" for note in info.notes)
         if info.error is not None:
             lines.append(paint(f"  cannot read {info.path}: {info.error}", "error"))
     release = report.reference.get("release") or report.reference.get("name")

@@ -71,7 +71,9 @@ INPUT_KEYS = {
     "rows_read",
     "rows_checked",
     "rows_rejected",
+    "rows_joined",
     "rejected_reasons",
+    "notes",
     "error",
 }
 
