@@ -13,7 +13,7 @@ import pandas as pd
 from eobcheck.packs import Edit, Pack, Pattern, load_packs
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import BoolArray, Facts, at, facts
+from eobcheck.rules.facts import BoolArray, Facts, ObjArray, facts, join, objects, text
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -29,10 +29,6 @@ GUIDELINES_7TH = (
 )
 TABULAR_7TH = "ICD-10-CM Tabular List: 7th-character definitions (FY2026, April 2026 edition)"
 DENIALS_11 = "CARC 11 (diagnosis inconsistent with the procedure)"
-
-
-def _txt(values: object) -> pd.Series:
-    return pd.Series(values, dtype="object").astype("string").fillna("")
 
 
 @rule(
@@ -66,65 +62,74 @@ def initial_encounter_for_therapy(ctx: Context) -> Hits:
         unsafe fix: a coder confirms it against the record.
     """
     fx = facts(ctx)
-    codes = pd.Series(fx.codes.to_numpy(dtype=object))
-    sev = fx.tabular.seventh_characters(codes)
-    meaning = sev["seventh_meaning"].astype("string").fillna("")
-    injury = pd.Series(fx.undotted).str[:1].isin(["S", "T"]).to_numpy(dtype=bool)
-    initial = injury & meaning.str.startswith("initial encounter").to_numpy(dtype=bool)
-    allows_d = sev["allowed"].astype("string").fillna("").str.contains("D").to_numpy(dtype=bool)
-    family = fx.procedure_family(THERAPY).notna().to_numpy(dtype=bool)
-    sel = initial[fx.code_id] & family & fx.pointed()
+    family = fx.family_id(THERAPY) >= 0
+    if not family.any():
+        return fx.nothing()
+    sev = fx.seventh()
+    meaning = text(sev["seventh_meaning"].to_numpy(dtype=object))
+    injury = np.array([str(c)[:1] in ("S", "T") for c in fx.undotted], dtype=bool)
+    initial = injury & np.array([m.startswith("initial encounter") for m in meaning], dtype=bool)
+    allows_d = np.array(["D" in a for a in text(sev["allowed"].to_numpy(dtype=object))], bool)
+    sel = initial[fx.code_id] & family
+    if sel.any():
+        sel &= fx.pointed()
+    if not sel.any():
+        return fx.nothing()
     rows = fx.rows[sel]
-    code = fx.codes.to_numpy(dtype=object)[fx.code_id[sel]]
-    with_d = (pd.Series(code, dtype="object").str[:-1] + "D").to_numpy(dtype=object)
-    target = with_d.copy()
-    target[~allows_d[fx.code_id[sel]]] = None
-    dates = ctx.frame["date_of_service"].iloc[rows].reset_index(drop=True)
-    status = ctx.reference.check(pd.Series(target, dtype=object), dates)
-    valid = (status["status"] == "valid").to_numpy(dtype=bool)
-    target[~valid] = None
-    titles = status["title"].astype("object").to_numpy()
-    inv, uniq = pd.factorize(pd.Series(target, dtype=object))
-    first = pd.Series(np.arange(len(inv))).groupby(inv).first()
-    sugg = np.empty(len(uniq) + 1, dtype=object)
-    for i, c in enumerate(uniq):
-        sugg[i] = (Suggestion(code=str(c), title=_title(titles[first[i]])),)
-    sugg[len(uniq)] = ()
-    per_row = sugg[np.where(inv < 0, len(uniq), inv)]
-    proc = _txt(at(ctx, "procedure", rows))
-    advice = pd.Series(
-        np.where(
-            valid,
-            "; if active treatment is over, code the subsequent encounter: "
-            + _txt(target).to_numpy(dtype=object)
-            + ".",
-            "; if active treatment is over, code the subsequent encounter.",
-        ),
-        dtype="string",
+    picked = fx.code_id[sel]
+    # The D code and its validity: once per distinct (code, day).
+    day = fx.day[sel]
+    dmin = int(day.min())
+    span = int(day.max()) - dmin + 1
+    kinv, kuniq = pd.factorize(picked * span + (day - dmin))
+    code_u = kuniq // span
+    target_u = np.array(
+        [str(fx.code_text[c])[:-1] + "D" if allows_d[c] else None for c in code_u], dtype=object
     )
-    msg = (
-        _txt(code)
-        + " ("
-        + _txt(meaning.to_numpy(dtype=object)[fx.code_id[sel]])
-        + ") is billed on therapy line "
-        + _txt(at(ctx, "line", rows))
-        + " (procedure "
-        + proc
-        + ") of claim "
-        + _txt(at(ctx, "claim_id", rows))
-        + advice
+    days = (kuniq % span + dmin).astype("datetime64[D]").astype("datetime64[ns]")
+    status = ctx.reference.check(pd.Series(target_u, dtype=object), pd.Series(days))
+    valid_u = (status["status"] == "valid").to_numpy(dtype=bool)
+    target_u[~valid_u] = None
+    title_u = status["title"].astype(object).to_numpy()
+    valid = valid_u[kinv]
+    target = target_u[kinv]
+    # One suggestion per distinct target code, titled as on its first row.
+    tinv, tuniq = pd.factorize(pd.Series(target, dtype=object))
+    found, at_row = np.unique(tinv, return_index=True)
+    first = at_row[found >= 0]
+    sugg = objects(
+        [
+            (Suggestion(code=str(c), title=_title(title_u[kinv[i]])),)
+            for c, i in zip(tuniq, first, strict=True)
+        ]
+        + [()]
     )
-    suggestions = fx.series(sel, per_row)
+    per_row = sugg[np.where(tinv < 0, len(tuniq), tinv)]
+    advice = np.where(
+        valid,
+        "; if active treatment is over, code the subsequent encounter: " + text(target) + ".",
+        "; if active treatment is over, code the subsequent encounter.",
+    ).astype(object)
+    msg = join(
+        fx.code_text[picked],
+        " (",
+        meaning[picked],
+        ") is billed on therapy line ",
+        fx.at("line", sel),
+        " (procedure ",
+        fx.at("procedure", sel),
+        ") of claim ",
+        fx.at("claim_id", sel),
+        advice,
+    )
     unsafe = np.full(len(rows), Applicability.UNSAFE.value, dtype=object)
     unsafe[~valid] = None
-    applicability = fx.series(sel, unsafe)
-    replacement = fx.series(sel, target)
     return Hits(
         fx.mask(sel),
-        fx.series(sel, msg.to_numpy(dtype=object)),
-        suggestions,
-        applicability,
-        replacement,
+        fx.series(sel, msg),
+        fx.series(sel, per_row),
+        fx.series(sel, unsafe),
+        fx.series(sel, target),
     )
 
 
@@ -167,51 +172,45 @@ def _matches(pattern: Pattern, codes: pd.Series, titles: pd.Series) -> BoolArray
     return hit
 
 
-def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, pd.Series]:
-    """Selection over the used rows and messages for one edit."""
+def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, ObjArray]:
+    """Selection over the used rows and messages (one per selected row) for one edit."""
     covered = fx.per_value("procedure", edit.covers)
-    if edit.payer is not None:
+    if edit.payer is not None and covered.any():
         payer_re = re.compile(edit.payer, flags=re.IGNORECASE)
         # lines with no payer are checked too: the export may not say
         covered &= fx.per_value("payer", lambda p: payer_re.search(p) is not None, empty=True)
-    empty = np.zeros(len(fx.rows), dtype=bool)
     if not covered.any():
-        return empty, pd.Series([], dtype="object")
-    codes = fx.codes.to_numpy(dtype=object)
-    claim = fx.claim
+        return np.zeros(len(fx.rows), dtype=bool), np.empty(0, dtype=object)
+    codes = fx.code_text
     if edit.check == "only-unsupported":
         idx = _pattern_index(fx, list(edit.not_supporting))[fx.code_id]
-        all_bad = pd.Series(idx >= 0).groupby(claim).transform("all").to_numpy(dtype=bool)
-        sel = covered & fx.first_used & all_bad
+        sel = covered & fx.first_used
+        if sel.any():
+            sel &= fx.claim_all(idx >= 0)
         notes = np.array([p.note for p in edit.not_supporting], dtype=object)
-        detail = ": " + _txt(codes[fx.code_id[sel]]) + " is " + _txt(notes[np.maximum(idx[sel], 0)])
+        detail = join(": ", codes[fx.code_id[sel]], " is ", notes[np.maximum(idx[sel], 0)])
     elif edit.check == "primary-supported":
         idx = _pattern_index(fx, list(edit.supporting))[fx.code_id]
         sel = covered & fx.first & (idx < 0)
-        detail = ": the first-listed diagnosis is " + _txt(codes[fx.code_id[sel]])
+        detail = join(": the first-listed diagnosis is ", codes[fx.code_id[sel]])
     else:
         idx = _pattern_index(fx, list(edit.supporting))[fx.code_id]
-        good = pd.DataFrame({"claim": claim, "code": np.where(idx >= 0, fx.code_id, -1)})
-        n_good = good[good["code"] >= 0].drop_duplicates().groupby("claim")["code"].size()
-        count = n_good.reindex(claim).fillna(0).to_numpy(dtype=np.int64)
+        # distinct supporting codes per claim, counted on integer (claim, code) keys
+        ncode = max(len(fx.codes), 1)
+        good = idx >= 0
+        pairs = pd.unique(fx.claim_index[good] * ncode + fx.code_id[good])
+        count = np.bincount(pairs // ncode, minlength=fx.n_claims)[fx.claim_index]
         sel = covered & fx.first_used & (count < edit.min_supporting)
-        detail = ": the claim has " + _txt(count[sel]) + " (" + edit.supporting[0].note + ")"
-    rows = fx.rows[sel]
-    msg = (
-        "Procedure "
-        + _txt(at(fx.ctx, "procedure", rows))
-        + " on claim "
-        + _txt(at(fx.ctx, "claim_id", rows))
-        + ": "
-        + edit.message.strip()
-        + detail
-        + " [pack "
-        + pack.pack
-        + ", "
-        + edit.id
-        + "; "
-        + "; ".join(edit.sources)
-        + "]"
+        detail = join(": the claim has ", text(count[sel]), " (" + edit.supporting[0].note + ")")
+    source = f" [pack {pack.pack}, {edit.id}; {'; '.join(edit.sources)}]"
+    msg = join(
+        "Procedure ",
+        fx.at("procedure", sel),
+        " on claim ",
+        fx.at("claim_id", sel),
+        ": " + edit.message.strip(),
+        detail,
+        source,
     )
     return sel, msg
 
@@ -264,6 +263,6 @@ def procedure_diagnosis_mismatch(ctx: Context) -> Hits:
             if not sel.any():
                 continue
             new = sel & ~chosen
-            message[new] = msg.to_numpy(dtype=object)[new[sel]]
+            message[new] = msg[new[sel]]
             chosen |= new
     return Hits(fx.mask(chosen), fx.series(chosen, message[chosen]))
