@@ -11,7 +11,18 @@ import pandas as pd
 
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import BoolArray, Facts, at, day_text, facts
+from eobcheck.rules.facts import (
+    BoolArray,
+    Facts,
+    IntArray,
+    ObjArray,
+    day_text,
+    facts,
+    join,
+    objects,
+    text,
+    text_at,
+)
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -215,69 +226,78 @@ def unspecified_persisting(ctx: Context) -> Hits:
     fx = facts(ctx)
     cfg = ctx.settings
     patient, known = _patients(fx)
+    if not known.any():
+        return fx.nothing()
     flag = fx.mce()["unspecified"].to_numpy(dtype=bool)
     by_title = np.array([bool(_UNSPECIFIED.search(str(t))) for t in fx.titles], dtype=bool)
-    unspec = known & (flag | by_title[fx.code_id])
-    d = pd.DataFrame(
-        {"patient": patient[unspec], "code": fx.code_id[unspec], "day": fx.day[unspec]}
-    )
-    idx = np.flatnonzero(unspec)
-    g = d.groupby(["patient", "code"], sort=False)["day"]
-    visits = g.transform("nunique").to_numpy()
-    first = g.transform("min").to_numpy()
-    last = g.transform("max").to_numpy()
-    hit = (visits >= cfg.unspecified_visits) & (last - first > cfg.unspecified_days)
-    hit &= d["day"].to_numpy() == last
+    idx = np.flatnonzero(known & (flag | by_title[fx.code_id]))
+    if not len(idx):
+        return fx.nothing()
+    ncode = max(len(fx.codes), 1)
+    # (patient, code) groups and their distinct visit days, as sorted integer keys
+    group, _ = pd.factorize(patient[idx] * ncode + fx.code_id[idx])
+    day = fx.day[idx]
+    dmin = int(day.min())
+    span = int(day.max()) - dmin + 1
+    visit = np.unique(group * span + (day - dmin))
+    vgroup = visit // span
+    vday = visit % span + dmin
+    n_groups = int(group.max()) + 1
+    visits = np.bincount(vgroup, minlength=n_groups)
+    first = np.zeros(n_groups, dtype=np.int64)
+    last = np.zeros(n_groups, dtype=np.int64)
+    # keys are sorted: a group's first key holds its first day, its last key its last day
+    starts = np.r_[True, vgroup[1:] != vgroup[:-1]]
+    ends = np.r_[vgroup[1:] != vgroup[:-1], True]
+    first[vgroup[starts]] = vday[starts]
+    last[vgroup[ends]] = vday[ends]
+    persisting = (visits >= cfg.unspecified_visits) & (last - first > cfg.unspecified_days)
+    hit = persisting[group] & (day == last[group])
+    if not hit.any():
+        return fx.nothing()
     # one finding per patient and code, on the first row of the last visit
-    chosen = pd.DataFrame({"p": d["patient"].to_numpy()[hit], "c": d["code"].to_numpy()[hit]})
-    keep = ~chosen.duplicated().to_numpy()
-    rows_sel = idx[hit][keep]
+    at_hit = np.flatnonzero(hit)
+    at_hit = at_hit[~pd.Series(group[at_hit]).duplicated().to_numpy()]
+    rows_sel = idx[at_hit]
+    hit_group = group[at_hit]
     sel = np.zeros(len(fx.rows), dtype=bool)
     sel[rows_sel] = True
     code_ids = fx.code_id[rows_sel]
     days = fx.day[rows_sel]
     # Siblings valid on the last date: computed once per distinct (code, day).
-    key = pd.Series(code_ids * 1_000_000 + days)
-    inv, uniq = pd.factorize(key)
-    codes = fx.codes.to_numpy(dtype=object)
-    sibs = np.empty(len(uniq) + 1, dtype=object)
-    for i, k in enumerate(uniq):
-        sibs[i] = _siblings(ctx, str(codes[int(k) // 1_000_000]), int(k) % 1_000_000)
-    sibs[len(uniq)] = ()
-    per = sibs[inv] if len(inv) else np.empty(0, dtype=object)
-    n_visits = visits[hit][keep]
-    span = (last - first)[hit][keep]
-    names = pd.Series([" ".join(s.code for s in t) for t in per], dtype="string")
-    advice = pd.Series(
-        np.where(
-            names.fillna("").to_numpy(dtype=object) != "",
-            "; consider a specific code: " + names.fillna("").to_numpy(dtype=object) + ".",
-            "; code what the record now documents.",
-        ),
-        dtype="string",
+    inv, uniq = pd.factorize(code_ids * 1_000_000 + days)
+    codes = fx.code_text
+    sibs = objects(
+        [_siblings(ctx, str(codes[int(k) // 1_000_000]), int(k) % 1_000_000) for k in uniq]
     )
-    msg = (
-        _txt(codes[code_ids])
-        + " (unspecified) is billed for patient "
-        + _txt(at(ctx, "patient_id", fx.rows[rows_sel]))
-        + " on "
-        + _txt(n_visits)
-        + " visits over "
-        + _txt(span)
-        + " days (first "
-        + _txt(day_text(first[hit][keep]))
-        + ", last "
-        + _txt(day_text(days))
-        + ")"
-        + advice
+    per = sibs[inv]
+    names = text([" ".join(x.code for x in t) for t in per])
+    advice = np.where(
+        names != "",
+        "; consider a specific code: " + names + ".",
+        "; code what the record now documents.",
+    ).astype(object)
+    msg = join(
+        codes[code_ids],
+        " (unspecified) is billed for patient ",
+        text_at(ctx, "patient_id", fx.rows[rows_sel]),
+        " on ",
+        text(visits[hit_group]),
+        " visits over ",
+        text((last - first)[hit_group]),
+        " days (first ",
+        day_text(first[hit_group]),
+        ", last ",
+        day_text(days),
+        ")",
+        advice,
     )
-    n = len(rows_sel)
-    applicability = np.full(n, Applicability.DISPLAY_ONLY.value, dtype=object)
-    # selected rows are in ascending order, as fx.series expects
+    applicability = np.full(len(rows_sel), Applicability.DISPLAY_ONLY.value, dtype=object)
+    # fx.series fills the selected rows in ascending order
     order = np.argsort(rows_sel, kind="stable")
     return Hits(
         fx.mask(sel),
-        fx.series(sel, msg.to_numpy(dtype=object)[order]),
+        fx.series(sel, msg[order]),
         fx.series(sel, per[order]),
         fx.series(sel, applicability),
     )
@@ -318,13 +338,21 @@ FAMILIES: Final[dict[str, tuple[tuple[int, int], ...]]] = {
 }
 
 
-def _features(fx: Facts) -> pd.DataFrame:
-    """Per distinct code: its category and the body regions its title names (long form)."""
-    rows: list[tuple[int, str]] = []
-    for i, (code, title) in enumerate(zip(fx.undotted, fx.titles, strict=True)):
-        rows.append((i, "category " + str(code)[:3]))
-        rows += [(i, k) for k, rx in _REGION_RE.items() if rx.search(str(title))]
-    return pd.DataFrame(rows, columns=["code", "feature"])
+def _features(fx: Facts) -> tuple[IntArray, IntArray, BoolArray]:
+    """Per distinct code its features as integer (code, feature) pairs, sorted by code: its
+    3-character category and the body regions its title names; and which features are regions.
+    """
+    names: dict[str, int] = {k: i for i, k in enumerate(_REGION_RE)}
+    code: list[int] = []
+    feature: list[int] = []
+    for i, (c, title) in enumerate(zip(fx.undotted, fx.titles, strict=True)):
+        found = [names.setdefault("category " + str(c)[:3], len(names))]
+        found += [names[k] for k, rx in _REGION_RE.items() if rx.search(str(title))]
+        code += [i] * len(found)
+        feature += found
+    region = np.zeros(len(names), dtype=bool)
+    region[: len(_REGION_RE)] = True
+    return np.array(code, dtype=np.int64), np.array(feature, dtype=np.int64), region
 
 
 @rule(
@@ -364,89 +392,84 @@ def episode_region_change(ctx: Context) -> Hits:
     """
     fx = facts(ctx)
     patient, known = _patients(fx)
-    family = fx.procedure_family(FAMILIES)
-    fam_id, fam_names = pd.factorize(family)
-    use = known & (fam_id >= 0)
-    idx = np.flatnonzero(use)
-    empty = Hits(fx.mask(np.zeros(len(fx.rows), dtype=bool)), "")
+    family = fx.family_id(FAMILIES)
+    idx = np.flatnonzero(known & (family >= 0))
     if not len(idx):
-        return empty
-    v = pd.DataFrame({"patient": patient[idx], "family": fam_id[idx], "day": fx.day[idx], "i": idx})
-    visits = (
-        v[["patient", "family", "day"]].drop_duplicates().sort_values(["patient", "family", "day"])
+        return fx.nothing()
+    # Visits: distinct (patient, family, day) as sorted integer keys; an episode starts where
+    # the patient or the family changes or the gap exceeds the setting.
+    day = fx.day[idx]
+    dmin = int(day.min())
+    span = int(day.max()) - dmin + 1
+    who = patient[idx] * len(FAMILIES) + family[idx]
+    visits, visit_of = np.unique(who * span + (day - dmin), return_inverse=True)
+    visit_who, visit_day = visits // span, visits % span + dmin
+    gap = np.diff(visit_day) > ctx.settings.episode_gap_days
+    new = np.r_[True, (visit_who[1:] != visit_who[:-1]) | gap]
+    episode = np.cumsum(new) - 1
+    n_visit = len(visits)
+    begin = np.flatnonzero(new)
+    size = np.diff(np.r_[begin, n_visit])
+    # distinct (visit, code), then (visit, feature) through each code's feature list
+    ncode = max(len(fx.codes), 1)
+    vc = np.unique(visit_of * ncode + fx.code_id[idx])
+    vc_visit, vc_code = vc // ncode, vc % ncode
+    f_code, f_feature, region = _features(fx)
+    per_code = np.bincount(f_code, minlength=ncode)
+    start = np.cumsum(per_code) - per_code
+    count = per_code[vc_code]
+    step = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    feature = f_feature[np.repeat(start[vc_code], count) + step]
+    nfeat = len(region)
+    vf = np.unique(np.repeat(vc_visit, count) * nfeat + feature)
+    vf_visit, vf_feature = vf // nfeat, vf % nfeat
+    # a feature is shared when another visit of the episode has it too
+    _, ef_inv, ef_count = np.unique(
+        episode[vf_visit] * nfeat + vf_feature, return_inverse=True, return_counts=True
     )
-    new = (
-        (visits["patient"].diff() != 0)
-        | (visits["family"].diff() != 0)
-        | (visits["day"].diff() > ctx.settings.episode_gap_days)
-    )
-    visits = visits.assign(episode=new.cumsum().to_numpy(), visit=np.arange(len(visits)))
-    v = v.merge(visits, on=["patient", "family", "day"])
-    feats = _features(fx)
-    vf = pd.DataFrame({"visit": v["visit"].to_numpy(), "code": fx.code_id[v["i"].to_numpy()]})
-    vf = vf.drop_duplicates().merge(feats, on="code")[["visit", "feature"]].drop_duplicates()
-    vf = vf.merge(visits[["visit", "episode"]], on="visit")
-    shared = vf.groupby(["episode", "feature"])["visit"].transform("size").to_numpy() > 1
-    visit_shares = pd.Series(shared).groupby(vf["visit"].to_numpy()).any()
-    has_region = (
-        pd.Series(~vf["feature"].str.startswith("category ").to_numpy())
-        .groupby(vf["visit"].to_numpy())
-        .any()
-    )
-    ep = visits.set_index("visit")["episode"]
-    n_visits = ep.map(ep.value_counts())
-    order = visits.groupby("episode").cumcount()
-    order.index = visits["visit"].to_numpy()
-    lonely = ~visit_shares.reindex(ep.index, fill_value=False)
-    flagged = (
-        lonely
-        & has_region.reindex(ep.index, fill_value=False)
-        & (n_visits >= 2)
-        & ((order > 0) | (n_visits >= 3))
-    )
-    bad_visits = flagged[flagged].index.to_numpy()
-    if not len(bad_visits):
-        return empty
+    shares = np.bincount(vf_visit[ef_count[ef_inv] > 1], minlength=n_visit) > 0
+    has_region = np.bincount(vf_visit[region[vf_feature]], minlength=n_visit) > 0
+    n_in = size[episode]
+    order = np.arange(n_visit) - begin[episode]
+    flagged = ~shares & has_region & (n_in >= 2) & ((order > 0) | (n_in >= 3))
+    if not flagged.any():
+        return fx.nothing()
     # The finding sits on the visit's first listed diagnosis.
-    rows_v = v[v["visit"].isin(bad_visits)]
-    rows_v = rows_v.assign(pos=fx.position[rows_v["i"].to_numpy()], line=fx.line_id[rows_v["i"]])
-    rows_v = rows_v.sort_values(["visit", "line", "pos"]).drop_duplicates("visit")
-    # The other visits' codes, for the message (only the flagged episodes).
-    bad_eps = ep.loc[bad_visits].unique()
-    other = v[v["visit"].map(ep).isin(bad_eps).to_numpy()]
-    other = other.assign(
-        code=fx.codes.to_numpy(dtype=object)[fx.code_id[other["i"].to_numpy()]],
-        episode=other["visit"].map(ep).to_numpy(),
+    cand = np.flatnonzero(flagged[visit_of])
+    cand = cand[np.lexsort((fx.position[idx[cand]], fx.line_id[idx[cand]], visit_of[cand]))]
+    cand = np.sort(cand[np.r_[True, visit_of[cand][1:] != visit_of[cand][:-1]]])
+    bad = visit_of[cand]
+    eps = episode[bad]
+    # The codes of the flagged visits, and of the other (unflagged) visits of their episodes.
+    codes = fx.code_text
+    mine = flagged[vc_visit]
+    this = _joined(vc_visit[mine], codes[vc_code[mine]])
+    others = np.isin(episode[vc_visit], eps) & ~mine
+    rest = _joined(episode[vc_visit[others]], codes[vc_code[others]])
+    names = np.array(list(FAMILIES), dtype=object)
+    msg = join(
+        "The visit on ",
+        day_text(visit_day[bad]),
+        " (patient ",
+        text_at(ctx, "patient_id", fx.rows[idx[cand]]),
+        ", ",
+        names[family[idx[cand]]],
+        " episode ",
+        day_text(visit_day[begin[eps]]),
+        " to ",
+        day_text(visit_day[begin[eps] + size[eps] - 1]),
+        ") is coded ",
+        text(this.reindex(bad).to_numpy()),
+        ", which shares no category or body region with the episode's other visits (",
+        text(rest.reindex(eps).to_numpy()),
+        "); check the code against the record and the plan of care.",
     )
-    rows_v = rows_v.assign(episode=rows_v["visit"].map(ep).to_numpy())
-    # Codes per (small) group of flagged episodes only: joined once per visit / episode.
-    this = other[["visit", "code"]].drop_duplicates().sort_values("code")
-    this_codes = this.groupby("visit")["code"].agg(" ".join)
-    rest = other[~other["visit"].isin(bad_visits).to_numpy()]
-    rest = rest[["episode", "code"]].drop_duplicates().sort_values("code")
-    rest_codes = rest.groupby("episode")["code"].agg(" ".join)
-    first_day = visits.groupby("episode")["day"].min()
-    last_day = visits.groupby("episode")["day"].max()
-    eps = rows_v["episode"].to_numpy()
     sel = np.zeros(len(fx.rows), dtype=bool)
-    sel[rows_v["i"].to_numpy()] = True
-    rows_v = rows_v.sort_values("i")
-    eps = rows_v["episode"].to_numpy()
-    msg = (
-        "The visit on "
-        + _txt(day_text(rows_v["day"].to_numpy()))
-        + " (patient "
-        + _txt(at(ctx, "patient_id", fx.rows[rows_v["i"].to_numpy()]))
-        + ", "
-        + _txt(np.asarray(fam_names, dtype=object)[rows_v["family"].to_numpy()])
-        + " episode "
-        + _txt(day_text(first_day.reindex(eps).to_numpy()))
-        + " to "
-        + _txt(day_text(last_day.reindex(eps).to_numpy()))
-        + ") is coded "
-        + _txt(this_codes.reindex(rows_v["visit"].to_numpy()).to_numpy())
-        + ", which shares no category or body region with the episode's other visits ("
-        + _txt(rest_codes.reindex(eps).to_numpy())
-        + "); check the code against the record and the plan of care."
-    )
-    return Hits(fx.mask(sel), fx.series(sel, msg.to_numpy(dtype=object)))
+    sel[idx[cand]] = True
+    return Hits(fx.mask(sel), fx.series(sel, msg))
+
+
+def _joined(keys: IntArray, codes: ObjArray) -> pd.Series:
+    """Per key, its distinct codes sorted and joined by spaces."""
+    d = pd.DataFrame({"key": keys, "code": codes}).drop_duplicates().sort_values("code")
+    return d.groupby("key")["code"].agg(" ".join)
