@@ -19,6 +19,7 @@ from eobcheck.rules.facts import (
     Facts,
     IntArray,
     ObjArray,
+    distinct,
     facts,
     join,
     objects,
@@ -248,7 +249,7 @@ def manifestation_first(ctx: Context) -> Hits:
     if not sel.any():
         return fx.nothing()
     # one code-first note per distinct code
-    uniq = np.unique(fx.code_id[sel])
+    uniq = distinct(fx.code_id[sel])
     notes = text(fx.tabular.code_first(pd.Series(fx.code_text[uniq], dtype=object)))
     advice = np.empty(len(uniq), dtype=object)
     for i, note in enumerate(notes):

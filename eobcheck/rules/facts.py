@@ -209,6 +209,17 @@ class Facts:
         out: BoolArray = self._cache["first_used"]
         return out
 
+    def _factorized(self, name: str) -> tuple[IntArray, pd.Index]:
+        """A frame column factorized: codes at the used rows (-1 = null) and distinct values."""
+        key = "factorized:" + name
+        if key not in self._cache:
+            # Factorizing the whole (Arrow) column hashes in C; converting the used rows to
+            # Python strings first costs several times more.
+            inv, uniq = pd.factorize(self.ctx.frame[name])
+            self._cache[key] = (inv.astype(np.int64)[self.rows], pd.Index(uniq))
+        out: tuple[IntArray, pd.Index] = self._cache[key]
+        return out
+
     def column(self, name: str) -> tuple[IntArray, list[str]]:
         """A frame column at the used rows, factorized: codes (-1 = empty) and the values.
 
@@ -216,12 +227,17 @@ class Facts:
         """
         key = "column:" + name
         if key not in self._cache:
-            # Factorizing the whole (Arrow) column hashes in C; converting the used rows to
-            # Python strings first costs several times more.
-            inv, uniq = pd.factorize(self.ctx.frame[name])
-            values = [str(u).strip().upper() for u in uniq]
-            self._cache[key] = (inv.astype(np.int64)[self.rows], values)
+            inv, uniq = self._factorized(name)
+            values = [str(u).strip().upper() for u in uniq.to_numpy(dtype=object)]
+            self._cache[key] = (inv, values)
         out: tuple[IntArray, list[str]] = self._cache[key]
+        return out
+
+    def blank(self, name: str) -> BoolArray:
+        """Per used row: whether the column is null or only blanks (no Python string per value)."""
+        inv, uniq = self._factorized(name)
+        empty = (pd.Series(uniq, dtype="string").str.strip() == "").to_numpy(bool, na_value=True)
+        out: BoolArray = np.r_[empty, True][np.where(inv < 0, len(empty), inv)]
         return out
 
     def per_value(self, name: str, test: Callable[[str], bool], empty: bool = False) -> BoolArray:
@@ -425,6 +441,18 @@ def facts(ctx: Context) -> Facts:
     )
     ctx.cache[_ATTR] = out
     return out
+
+
+def distinct(values: IntArray) -> IntArray:
+    """Sorted distinct integers (hashing first: faster than np.unique on large arrays)."""
+    out: IntArray = np.sort(pd.unique(values))
+    return out
+
+
+def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
+    """Sorted distinct integers and, per value, its index among them."""
+    uniq = distinct(values)
+    return uniq, np.searchsorted(uniq, values).astype(np.int64)
 
 
 def day_text(days: IntArray) -> ObjArray:

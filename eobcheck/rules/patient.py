@@ -17,6 +17,8 @@ from eobcheck.rules.facts import (
     IntArray,
     ObjArray,
     day_text,
+    distinct,
+    distinct_inverse,
     facts,
     join,
     objects,
@@ -189,9 +191,8 @@ _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
 
 def _patients(fx: Facts) -> tuple[npt.NDArray[np.int64], BoolArray]:
     """Patient number per used row (-1 when the export has none) and whether it is known."""
-    inv, values = fx.column("patient_id")
-    blank = np.array([not v for v in values] + [True], dtype=bool)
-    key = np.where(blank[np.where(inv < 0, len(values), inv)], -1, inv)
+    inv, _ = fx._factorized("patient_id")
+    key = np.where(fx.blank("patient_id"), -1, inv)
     return key, key >= 0
 
 
@@ -239,7 +240,7 @@ def unspecified_persisting(ctx: Context) -> Hits:
     day = fx.day[idx]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
-    visit = np.unique(group * span + (day - dmin))
+    visit = distinct(group * span + (day - dmin))
     vgroup = visit // span
     vday = visit % span + dmin
     n_groups = int(group.max()) + 1
@@ -402,7 +403,7 @@ def episode_region_change(ctx: Context) -> Hits:
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
     who = patient[idx] * len(FAMILIES) + family[idx]
-    visits, visit_of = np.unique(who * span + (day - dmin), return_inverse=True)
+    visits, visit_of = distinct_inverse(who * span + (day - dmin))
     visit_who, visit_day = visits // span, visits % span + dmin
     gap = np.diff(visit_day) > ctx.settings.episode_gap_days
     new = np.r_[True, (visit_who[1:] != visit_who[:-1]) | gap]
@@ -412,7 +413,7 @@ def episode_region_change(ctx: Context) -> Hits:
     size = np.diff(np.r_[begin, n_visit])
     # distinct (visit, code), then (visit, feature) through each code's feature list
     ncode = max(len(fx.codes), 1)
-    vc = np.unique(visit_of * ncode + fx.code_id[idx])
+    vc = distinct(visit_of * ncode + fx.code_id[idx])
     vc_visit, vc_code = vc // ncode, vc % ncode
     f_code, f_feature, region = _features(fx)
     per_code = np.bincount(f_code, minlength=ncode)
@@ -421,13 +422,11 @@ def episode_region_change(ctx: Context) -> Hits:
     step = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     feature = f_feature[np.repeat(start[vc_code], count) + step]
     nfeat = len(region)
-    vf = np.unique(np.repeat(vc_visit, count) * nfeat + feature)
+    vf = distinct(np.repeat(vc_visit, count) * nfeat + feature)
     vf_visit, vf_feature = vf // nfeat, vf % nfeat
     # a feature is shared when another visit of the episode has it too
-    _, ef_inv, ef_count = np.unique(
-        episode[vf_visit] * nfeat + vf_feature, return_inverse=True, return_counts=True
-    )
-    shares = np.bincount(vf_visit[ef_count[ef_inv] > 1], minlength=n_visit) > 0
+    _, ef = distinct_inverse(episode[vf_visit] * nfeat + vf_feature)
+    shares = np.bincount(vf_visit[np.bincount(ef)[ef] > 1], minlength=n_visit) > 0
     has_region = np.bincount(vf_visit[region[vf_feature]], minlength=n_visit) > 0
     n_in = size[episode]
     order = np.arange(n_visit) - begin[episode]
@@ -444,7 +443,9 @@ def episode_region_change(ctx: Context) -> Hits:
     codes = fx.code_text
     mine = flagged[vc_visit]
     this = _joined(vc_visit[mine], codes[vc_code[mine]])
-    others = np.isin(episode[vc_visit], eps) & ~mine
+    bad_episode = np.zeros(len(begin), dtype=bool)
+    bad_episode[eps] = True
+    others = bad_episode[episode[vc_visit]] & ~mine
     rest = _joined(episode[vc_visit[others]], codes[vc_code[others]])
     names = np.array(list(FAMILIES), dtype=object)
     msg = join(
