@@ -177,10 +177,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
     )
     mask = np.zeros(fx.n, dtype=bool)
     mask[rows] = True
-    message = np.full(fx.n, None, dtype=object)
-    message[rows] = msg
-    index = ctx.frame.index
-    return Hits(pd.Series(mask, index=index), pd.Series(message, index=index, dtype=object))
+    return Hits(pd.Series(mask, index=ctx.frame.index), fx.hit_series(rows, msg))
 
 
 @rule(
@@ -373,15 +370,12 @@ def laterality_conflict(ctx: Context) -> Hits:
         sel = wrong & (fx.has_pointers | ~line_ok)
     else:
         sel = wrong
-    message = np.full(fx.n, None, dtype=object)
-    suggestions = np.full(fx.n, None, dtype=object)
-    applicability = np.full(fx.n, None, dtype=object)
-    replacement = np.full(fx.n, None, dtype=object)
     taken = np.zeros(fx.n, dtype=bool)
+    parts: list[tuple[IntArray, ObjArray, ObjArray, ObjArray, ObjArray]] = []
     if sel.any():
         picked = fx.code_id[sel]
         rows = fx.rows[sel]
-        message[rows] = join(
+        message = join(
             fx.code_text[picked],
             " (",
             fx.titles[picked],
@@ -393,6 +387,8 @@ def laterality_conflict(ctx: Context) -> Hits:
             fx.at("procedure", sel),
             "); correct the modifier or the diagnosis to the side treated.",
         )
+        none = np.full(len(rows), None, dtype=object)
+        parts.append((rows, message, objects([()])[np.zeros(len(rows), np.int64)], none, none))
         taken[rows] = True
 
     # Right + left codes of one condition where a bilateral code exists.
@@ -400,34 +396,22 @@ def laterality_conflict(ctx: Context) -> Hits:
     sa, sb = fx.side[pairs["a"].to_numpy()], fx.side[pairs["b"].to_numpy()]
     cand = np.flatnonzero(((sa == RIGHT) & (sb == LEFT)) | ((sa == LEFT) & (sb == RIGHT)))
     if len(cand):
-        _bilateral_hits(fx, pairs, cand, taken, message, suggestions, applicability, replacement)
-    empty = taken & (suggestions == None)  # noqa: E711 (element-wise on an object array)
-    suggestions[empty] = objects([()])[np.zeros(int(empty.sum()), dtype=np.int64)]
-    index = ctx.frame.index
+        parts += _bilateral_hits(fx, pairs, cand, taken)
+    if not parts:
+        return fx.nothing()
+    rows = np.concatenate([p[0] for p in parts])
 
-    def series(values: ObjArray) -> pd.Series:
-        return pd.Series(values, index=index, dtype=object)
+    def series(k: int) -> pd.Series:
+        return fx.hit_series(rows, np.concatenate([p[k] for p in parts]))
 
-    return Hits(
-        pd.Series(taken, index=index),
-        series(message),
-        series(suggestions),
-        series(applicability),
-        series(replacement),
-    )
+    return Hits(pd.Series(taken, index=ctx.frame.index), series(1), series(2), series(3), series(4))
 
 
 def _bilateral_hits(
-    fx: Facts,
-    pairs: pd.DataFrame,
-    cand: IntArray,
-    taken: BoolArray,
-    message: ObjArray,
-    suggestions: ObjArray,
-    applicability: ObjArray,
-    replacement: ObjArray,
-) -> None:
-    """Fill the outputs for right + left pairs (``cand``) with a valid bilateral code."""
+    fx: Facts, pairs: pd.DataFrame, cand: IntArray, taken: BoolArray
+) -> list[tuple[IntArray, ObjArray, ObjArray, ObjArray, ObjArray]]:
+    """Rows, messages, suggestions, applicability and replacement for right + left pairs
+    (``cand``) with a bilateral code valid on the date; marks the rows in ``taken``."""
     ctx = fx.ctx
     undot = fx.undotted
     ncode = max(len(fx.codes), 1)
@@ -439,7 +423,7 @@ def _bilateral_hits(
     has = pd.notna(bilateral[inv])
     cand, inv = cand[has], inv[has]
     if not len(cand):
-        return
+        return []
     # validity of the bilateral code on the date: once per distinct (pair, day)
     day = pairs["day"].to_numpy()[cand]
     dmin = int(day.min())
@@ -458,10 +442,10 @@ def _bilateral_hits(
     keep = keep[~pd.Series(row_b[keep]).duplicated().to_numpy()]
     cand, kinv, rows = cand[keep], kinv[keep], row_b[keep]
     if not len(rows):
-        return
+        return []
     codes = fx.code_text
     bil, title = bil_u[kinv], title_u[kinv]
-    message[rows] = join(
+    message = join(
         codes[pairs["a"].to_numpy()[cand]],
         " and ",
         codes[pairs["b"].to_numpy()[cand]],
@@ -477,10 +461,9 @@ def _bilateral_hits(
     made = objects(
         [(Suggestion(code=str(c), title=_title(t)),) for c, t in zip(bil_u, title_u, strict=True)]
     )
-    suggestions[rows] = made[kinv]
-    applicability[rows] = Applicability.UNSAFE.value
-    replacement[rows] = bil.astype(object)
+    unsafe = np.full(len(rows), Applicability.UNSAFE.value, dtype=object)
     taken[rows] = True
+    return [(rows, message, made[kinv], unsafe, bil.astype(object))]
 
 
 def _title(value: object) -> str | None:

@@ -79,14 +79,29 @@ class Facts:
         return Hits(pd.Series(np.zeros(self.n, dtype=bool), index=self.ctx.frame.index), "")
 
     def series(self, selected: BoolArray, values: Any, dtype: str = "object") -> pd.Series:
-        """A frame-aligned Series holding ``values`` at the selected rows (null elsewhere)."""
-        if dtype != "object":
-            out = pd.Series(None, index=self.ctx.frame.index, dtype=dtype)
-            out.iloc[self.rows[selected]] = values
+        """``values`` at the selected rows, as a Series the engine aligns to the frame.
+
+        The Series holds the hit rows only (indexed by their frame labels): a frame-long
+        object column per output would cost more than the rule.
+        """
+        return self.hit_series(self.rows[selected], values, dtype)
+
+    def hit_series(self, rows: IntArray, values: Any, dtype: str = "object") -> pd.Series:
+        """``values`` at frame positions ``rows``, as a Series the engine aligns to the frame."""
+        index = self.ctx.frame.index
+        if not index.is_unique:  # labels cannot align: build the frame-long column
+            out = pd.Series(None, index=index, dtype=dtype)
+            out.iloc[rows] = values
             return out
-        arr = np.full(self.n, None, dtype=object)
-        arr[self.rows[selected]] = values
-        return pd.Series(arr, index=self.ctx.frame.index, dtype=object)
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            arr = values
+        else:
+            arr = np.full(len(rows), None, dtype=object)
+            arr[:] = values
+        if len(rows) > 1 and (np.diff(rows) < 0).any():
+            order = np.argsort(rows, kind="stable")
+            rows, arr = rows[order], arr[order]
+        return pd.Series(arr, index=index[rows], dtype=dtype)
 
     @property
     def code_text(self) -> ObjArray:
@@ -451,8 +466,34 @@ def distinct(values: IntArray) -> IntArray:
 
 def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
     """Sorted distinct integers and, per value, its index among them."""
-    uniq = distinct(values)
-    return uniq, np.searchsorted(uniq, values).astype(np.int64)
+    inv, uniq = pd.factorize(values)
+    order = np.argsort(uniq)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[order] = np.arange(len(uniq))
+    out: IntArray = uniq[order]
+    return out, rank[inv]
+
+
+def joined(keys: IntArray, words: ObjArray) -> tuple[IntArray, ObjArray]:
+    """Per distinct key: its distinct words, sorted and joined by spaces.
+
+    Returns the sorted keys and their texts. The words are ranked once, so one integer sort
+    orders every group; the strings are joined by ``np.add.reduceat`` (object concatenation).
+    """
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
+    wid, vocab = pd.factorize(words)
+    order = np.argsort(np.asarray(vocab, dtype=object))
+    rank = np.empty(len(vocab), dtype=np.int64)
+    rank[order] = np.arange(len(vocab))
+    nword = len(vocab)
+    pair = distinct(keys * nword + rank[wid])
+    key, word = pair // nword, np.asarray(vocab, dtype=object)[order][pair % nword]
+    start = np.r_[True, key[1:] != key[:-1]]
+    pieces = np.where(start, "", " ").astype(object) + word
+    begin = np.flatnonzero(start)
+    texts: ObjArray = np.add.reduceat(pieces, begin)
+    return key[begin], texts
 
 
 def day_text(days: IntArray) -> ObjArray:

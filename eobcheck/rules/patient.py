@@ -21,6 +21,7 @@ from eobcheck.rules.facts import (
     distinct_inverse,
     facts,
     join,
+    joined,
     objects,
     text,
     text_at,
@@ -413,7 +414,7 @@ def episode_region_change(ctx: Context) -> Hits:
     size = np.diff(np.r_[begin, n_visit])
     # distinct (visit, code), then (visit, feature) through each code's feature list
     ncode = max(len(fx.codes), 1)
-    vc = distinct(visit_of * ncode + fx.code_id[idx])
+    vc = pd.unique(visit_of * ncode + fx.code_id[idx])
     vc_visit, vc_code = vc // ncode, vc % ncode
     f_code, f_feature, region = _features(fx)
     per_code = np.bincount(f_code, minlength=ncode)
@@ -422,10 +423,10 @@ def episode_region_change(ctx: Context) -> Hits:
     step = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     feature = f_feature[np.repeat(start[vc_code], count) + step]
     nfeat = len(region)
-    vf = distinct(np.repeat(vc_visit, count) * nfeat + feature)
+    vf = pd.unique(np.repeat(vc_visit, count) * nfeat + feature)
     vf_visit, vf_feature = vf // nfeat, vf % nfeat
     # a feature is shared when another visit of the episode has it too
-    _, ef = distinct_inverse(episode[vf_visit] * nfeat + vf_feature)
+    ef, _ = pd.factorize(episode[vf_visit] * nfeat + vf_feature)
     shares = np.bincount(vf_visit[np.bincount(ef)[ef] > 1], minlength=n_visit) > 0
     has_region = np.bincount(vf_visit[region[vf_feature]], minlength=n_visit) > 0
     n_in = size[episode]
@@ -442,11 +443,11 @@ def episode_region_change(ctx: Context) -> Hits:
     # The codes of the flagged visits, and of the other (unflagged) visits of their episodes.
     codes = fx.code_text
     mine = flagged[vc_visit]
-    this = _joined(vc_visit[mine], codes[vc_code[mine]])
+    this = _joined(vc_visit[mine], codes[vc_code[mine]], bad)
     bad_episode = np.zeros(len(begin), dtype=bool)
     bad_episode[eps] = True
     others = bad_episode[episode[vc_visit]] & ~mine
-    rest = _joined(episode[vc_visit[others]], codes[vc_code[others]])
+    rest = _joined(episode[vc_visit[others]], codes[vc_code[others]], eps)
     names = np.array(list(FAMILIES), dtype=object)
     msg = join(
         "The visit on ",
@@ -460,9 +461,9 @@ def episode_region_change(ctx: Context) -> Hits:
         " to ",
         day_text(visit_day[begin[eps] + size[eps] - 1]),
         ") is coded ",
-        text(this.reindex(bad).to_numpy()),
+        this,
         ", which shares no category or body region with the episode's other visits (",
-        text(rest.reindex(eps).to_numpy()),
+        rest,
         "); check the code against the record and the plan of care.",
     )
     sel = np.zeros(len(fx.rows), dtype=bool)
@@ -470,7 +471,12 @@ def episode_region_change(ctx: Context) -> Hits:
     return Hits(fx.mask(sel), fx.series(sel, msg))
 
 
-def _joined(keys: IntArray, codes: ObjArray) -> pd.Series:
-    """Per key, its distinct codes sorted and joined by spaces."""
-    d = pd.DataFrame({"key": keys, "code": codes}).drop_duplicates().sort_values("code")
-    return d.groupby("key")["code"].agg(" ".join)
+def _joined(keys: IntArray, codes: ObjArray, wanted: IntArray) -> ObjArray:
+    """For each wanted key, its distinct codes sorted and joined by spaces ("" for none)."""
+    key, texts = joined(keys, codes)
+    at = np.searchsorted(key, wanted)
+    found = at < len(key)
+    found[found] = key[at[found]] == wanted[found]
+    out = np.full(len(wanted), "", dtype=object)
+    out[found] = texts[at[found]]
+    return out
