@@ -342,21 +342,25 @@ def _dense(values: IntArray) -> tuple[IntArray, int]:
     return inv.astype(np.int64), len(uniq)
 
 
-def _line_min(line_id: IntArray, position: npt.NDArray[Any]) -> npt.NDArray[Any]:
+def _line_min(line_id: IntArray, position: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Per row, the smallest ``position`` among the rows of its line."""
     if not len(line_id):
-        return position
+        return position.astype(np.float64)
     ids, k = _dense(line_id)
-    low = pd.Series(position).groupby(ids).min()
-    out = np.zeros(k, dtype=np.float64 if position.dtype.kind == "f" else np.int64)
-    out[low.index.to_numpy()] = low.to_numpy()
-    return out[ids]
+    low = np.full(k, np.inf)
+    # NaN positions are ignored, as a groupby minimum would
+    np.fmin.at(low, ids, position.astype(np.float64))
+    out: npt.NDArray[np.float64] = low[ids]
+    return out
 
 
 def _claim_pairs(fx: Facts) -> pd.DataFrame:
     """Pairs of distinct codes per claim, built with integer arrays (no self-merge)."""
     claim = fx.claim_index
-    order = np.lexsort((fx.rows, fx.position, claim))
+    # rows are ascending, so a stable sort on (claim, position) orders ties by row; exports
+    # list a claim's lines together, which the stable sort (timsort) runs through quickly
+    width = int(fx.position.max()) + 1 if len(fx.position) else 1
+    order = np.argsort(claim * width + fx.position, kind="stable")
     ncode = max(len(fx.codes), 1)
     # keep the first (position, row) of each code on a claim
     keep = ~pd.Series(claim[order] * ncode + fx.code_id[order]).duplicated().to_numpy()
@@ -509,8 +513,13 @@ def at(ctx: Context, name: str, rows: npt.NDArray[np.int64]) -> ObjArray:
 
 
 def text_at(ctx: Context, name: str, rows: npt.NDArray[np.int64]) -> ObjArray:
-    """Like ``at`` with "" for nulls: ready to join into messages."""
-    return text(at(ctx, name, rows))
+    """Text of frame column ``name`` at frame positions ``rows`` ("" for a null), converted
+    from Arrow in one call: ready to join into messages."""
+    col = ctx.frame[name].take(rows)
+    if not isinstance(col.dtype, pd.StringDtype):
+        col = col.astype("string")
+    out: ObjArray = col.fillna("").to_numpy(dtype=object)
+    return out
 
 
 def join(*parts: Any) -> ObjArray:
