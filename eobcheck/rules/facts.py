@@ -161,10 +161,28 @@ class Facts:
 
     @property
     def line_index(self) -> IntArray:
-        """Per used row, its service line as a dense number (for bincount)."""
-        if "line_index" not in self._cache:
-            self._cache["line_index"] = _dense(self.line_id)[0]
-        out: IntArray = self._cache["line_index"]
+        """Per used row, its service line as a number 0..lines-1 (for bincount)."""
+        return self.lines[1]
+
+    @property
+    def lines(self) -> tuple[IntArray, IntArray]:
+        """Line-level view: the position (in ``rows``) of the first used row of each service
+        line, and per used row the number of its line (0..lines-1, in order of appearance).
+
+        Line fields (procedure, modifiers, payer, patient, date) repeat on every diagnosis
+        row of a line: working on one row per line halves the work.
+        """
+        if "lines" not in self._cache:
+            lid = self.line_id
+            if len(lid) < 2 or bool((lid[1:] >= lid[:-1]).all()):
+                # readers list a line's rows together: lines start where the id changes
+                start = np.r_[True, lid[1:] != lid[:-1]] if len(lid) else np.zeros(0, bool)
+                self._cache["lines"] = (np.flatnonzero(start), np.cumsum(start) - 1)
+            else:
+                of, _ = pd.factorize(lid)
+                first = np.flatnonzero(~pd.Series(of).duplicated().to_numpy())
+                self._cache["lines"] = (first, of.astype(np.int64))
+        out: tuple[IntArray, IntArray] = self._cache["lines"]
         return out
 
     def line_any(self, selected: BoolArray) -> BoolArray:
@@ -225,13 +243,15 @@ class Facts:
         return out
 
     def _factorized(self, name: str) -> tuple[IntArray, pd.Index]:
-        """A frame column factorized: codes at the used rows (-1 = null) and distinct values."""
+        """A line-level frame column factorized: codes at the used rows (-1 = null) and the
+        distinct values."""
         key = "factorized:" + name
         if key not in self._cache:
-            # Factorizing the whole (Arrow) column hashes in C; converting the used rows to
+            # One row per line, factorized in Arrow (hashing in C): converting the rows to
             # Python strings first costs several times more.
-            inv, uniq = pd.factorize(self.ctx.frame[name])
-            self._cache[key] = (inv.astype(np.int64)[self.rows], pd.Index(uniq))
+            first, of = self.lines
+            inv, uniq = pd.factorize(self.ctx.frame[name].take(self.rows[first]))
+            self._cache[key] = (inv.astype(np.int64)[of], pd.Index(uniq))
         out: tuple[IntArray, pd.Index] = self._cache[key]
         return out
 

@@ -395,16 +395,23 @@ def episode_region_change(ctx: Context) -> Hits:
     fx = facts(ctx)
     patient, known = _patients(fx)
     family = fx.family_id(FAMILIES)
-    idx = np.flatnonzero(known & (family >= 0))
-    if not len(idx):
+    # Visits: distinct (patient, family, day) as sorted integer keys, built on one row per
+    # service line (the three are line fields); an episode starts where the patient or the
+    # family changes or the gap exceeds the setting.
+    first, line_of = fx.lines
+    lines = first[known[first] & (family[first] >= 0)]
+    if not len(lines):
         return fx.nothing()
-    # Visits: distinct (patient, family, day) as sorted integer keys; an episode starts where
-    # the patient or the family changes or the gap exceeds the setting.
-    day = fx.day[idx]
+    day = fx.day[lines]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
-    who = patient[idx] * len(FAMILIES) + family[idx]
-    visits, visit_of = distinct_inverse(who * span + (day - dmin))
+    who = patient[lines] * len(FAMILIES) + family[lines]
+    visits, line_visit = distinct_inverse(who * span + (day - dmin))
+    visit_of_line = np.full(len(first), -1, dtype=np.int64)
+    visit_of_line[line_of[lines]] = line_visit
+    visit_of = visit_of_line[line_of]
+    idx = np.flatnonzero(visit_of >= 0)
+    visit_of = visit_of[idx]
     visit_who, visit_day = visits // span, visits % span + dmin
     gap = np.diff(visit_day) > ctx.settings.episode_gap_days
     new = np.r_[True, (visit_who[1:] != visit_who[:-1]) | gap]
