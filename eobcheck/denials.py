@@ -92,19 +92,42 @@ def empty_denials() -> pd.DataFrame:
 def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     """One row per diagnosis-related denied line (DENIAL_COLUMNS), explained or not."""
     f = ctx.frame
-    first = ~f["line_id"].duplicated()
-    lines = f.loc[first & ctx.checked]
-    if lines.empty:
+    first = (~f["line_id"].duplicated()).to_numpy()
+    rows = np.flatnonzero(first & ctx.checked.to_numpy())
+    if not len(rows):
         return empty_denials()
-    key = lines["carc"].fillna("") + "\x00" + lines["rarc"].fillna("")
-    codes, uniques = pd.factorize(key)
-    parsed = [_denial_codes(*u.split("\x00")) for u in uniques]
-    denial_codes = np.array([p[0] for p in parsed] + [()], dtype=object)[codes]
+    # distinct (CARC list, RARC list) pairs are few: parse each once
+    carc_codes, carc_values = pd.factorize(f["carc"].take(rows).fillna(""))
+    rarc_codes, rarc_values = pd.factorize(f["rarc"].take(rows).fillna(""))
+    pair = carc_codes.astype(np.int64) * (len(rarc_values) + 1) + rarc_codes
+    codes, pair_values = pd.factorize(pair)
+    parsed = [
+        _denial_codes(
+            str(carc_values[int(v) // (len(rarc_values) + 1)]),
+            str(rarc_values[int(v) % (len(rarc_values) + 1)]),
+        )
+        for v in pair_values
+    ]
+    denial_values = np.empty(len(parsed) + 1, dtype=object)
+    denial_values[:] = [p[0] for p in parsed] + [()]
+    denial_codes = denial_values[codes]
     denied = np.array([bool(p[0]) for p in parsed] + [False])[codes]
     if not denied.any():
         return empty_denials()
-    lines = lines.loc[denied]
-    claim = ctx.claim_key.loc[lines.index]
+    take = rows[denied]
+    lines = f[
+        [
+            "line_id",
+            "claim_id",
+            "line",
+            "billed",
+            "paid",
+            "source_file",
+            "source_sheet",
+            "source_row",
+        ]
+    ].take(take)
+    claim = ctx.claim_key.take(take)
     # (line, rule that could explain it) pairs, one per line x rule
     explainers = pd.DataFrame(
         {"line_id": lines["line_id"].to_numpy(), "claim": claim.to_numpy(), "u": codes[denied]}
@@ -120,7 +143,7 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
             "fix": findings["suggestions"].map(len, na_action="ignore").fillna(0).to_numpy() > 0,
         }
     )
-    line_claim = pd.Series(ctx.claim_key[first].to_numpy(), index=f.loc[first, "line_id"])
+    line_claim = pd.Series(ctx.claim_key.to_numpy()[first], index=f["line_id"].to_numpy()[first])
     found["claim"] = found["line_id"].map(line_claim)
     by_line = found.groupby(["line_id", "rule"], as_index=False)["fix"].any()
     by_claim = found.groupby(["claim", "rule"], as_index=False)["fix"].any()
