@@ -141,8 +141,9 @@ def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
     def col(name: str) -> np.ndarray:
         return frame[name].take(pos).to_numpy()
 
-    def text(name: str) -> np.ndarray:
-        return _objects(frame[name].take(pos))
+    def text(name: str) -> pd.Series:
+        # typed string columns stay as they are (Arrow-backed): no per-value Python objects
+        return frame[name].take(pos).reset_index(drop=True)
 
     return pd.DataFrame(
         {
@@ -154,7 +155,7 @@ def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
             "line": col("line"),
             "dx_position": col("dx_position"),
             "value": _take(hits.value, idx, pos) if hits.value is not None else text("dx_value"),
-            "normalized": _objects(ctx.dx["normalized"].take(pos)),
+            "normalized": ctx.dx["normalized"].take(pos).reset_index(drop=True),
             "date_of_service": col("date_of_service"),
             "suggestions": _take(hits.suggestions, idx, pos, ()),
             "fix_applicability": _take(hits.fix_applicability, idx, pos),
