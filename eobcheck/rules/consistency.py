@@ -20,6 +20,7 @@ from eobcheck.rules.facts import (
     IntArray,
     ObjArray,
     distinct,
+    distinct_inverse,
     facts,
     join,
     objects,
@@ -115,7 +116,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
         return fx.nothing()
     ncode = max(len(fx.codes), 1)
     # The tabular lookup runs once per distinct (a, b) code pair, then maps back.
-    inv, uniq = pd.factorize(pairs["a"].to_numpy() * ncode + pairs["b"].to_numpy())
+    uniq, inv = distinct_inverse(pairs["a"].to_numpy() * ncode + pairs["b"].to_numpy())
     codes = fx.code_text
     ua, ub = codes[uniq // ncode], codes[uniq % ncode]
     res = fx.tabular.excludes1(pd.Series(ua, dtype=object), pd.Series(ub, dtype=object))
@@ -300,7 +301,7 @@ def sequela_first(ctx: Context) -> Hits:
         return fx.nothing()
     # distinct codes per claim, counted on integer (claim, code) keys
     ncode = max(len(fx.codes), 1)
-    pairs = pd.unique(fx.claim_index * ncode + fx.code_id)
+    pairs = distinct(fx.claim_index * ncode + fx.code_id)
     count = np.bincount(pairs // ncode, minlength=fx.n_claims)
     alone = count[fx.claim_index] == 1
     sel = candidate & (fx.first | alone)

@@ -16,6 +16,7 @@ from eobcheck.rules.facts import (
     Facts,
     IntArray,
     ObjArray,
+    counts,
     day_text,
     distinct,
     distinct_inverse,
@@ -237,7 +238,7 @@ def unspecified_persisting(ctx: Context) -> Hits:
         return fx.nothing()
     ncode = max(len(fx.codes), 1)
     # (patient, code) groups and their distinct visit days, as sorted integer keys
-    group, _ = pd.factorize(patient[idx] * ncode + fx.code_id[idx])
+    _, group = distinct_inverse(patient[idx] * ncode + fx.code_id[idx])
     day = fx.day[idx]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
@@ -421,7 +422,7 @@ def episode_region_change(ctx: Context) -> Hits:
     size = np.diff(np.r_[begin, n_visit])
     # distinct (visit, code), then (visit, feature) through each code's feature list
     ncode = max(len(fx.codes), 1)
-    vc = pd.unique(visit_of * ncode + fx.code_id[idx])
+    vc = distinct(visit_of * ncode + fx.code_id[idx])
     vc_visit, vc_code = vc // ncode, vc % ncode
     f_code, f_feature, region = _features(fx)
     per_code = np.bincount(f_code, minlength=ncode)
@@ -430,11 +431,11 @@ def episode_region_change(ctx: Context) -> Hits:
     step = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     feature = f_feature[np.repeat(start[vc_code], count) + step]
     nfeat = len(region)
-    vf = pd.unique(np.repeat(vc_visit, count) * nfeat + feature)
+    vf = distinct(np.repeat(vc_visit, count) * nfeat + feature)
     vf_visit, vf_feature = vf // nfeat, vf % nfeat
     # a feature is shared when another visit of the episode has it too
-    ef, _ = pd.factorize(episode[vf_visit] * nfeat + vf_feature)
-    shares = np.bincount(vf_visit[np.bincount(ef)[ef] > 1], minlength=n_visit) > 0
+    shared = counts(episode[vf_visit] * nfeat + vf_feature) > 1
+    shares = np.bincount(vf_visit[shared], minlength=n_visit) > 0
     has_region = np.bincount(vf_visit[region[vf_feature]], minlength=n_visit) > 0
     n_in = size[episode]
     order = np.arange(n_visit) - begin[episode]

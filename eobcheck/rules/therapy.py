@@ -13,7 +13,16 @@ import pandas as pd
 from eobcheck.packs import Edit, Pack, Pattern, load_packs
 from eobcheck.reference.core import Suggestion
 from eobcheck.rule import Applicability, Hits, Severity, rule
-from eobcheck.rules.facts import BoolArray, Facts, ObjArray, facts, join, objects, text
+from eobcheck.rules.facts import (
+    BoolArray,
+    Facts,
+    ObjArray,
+    distinct,
+    facts,
+    join,
+    objects,
+    text,
+)
 
 if TYPE_CHECKING:
     from eobcheck.engine import Context
@@ -198,7 +207,7 @@ def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, ObjArray]:
         # distinct supporting codes per claim, counted on integer (claim, code) keys
         ncode = max(len(fx.codes), 1)
         good = idx >= 0
-        pairs = pd.unique(fx.claim_index[good] * ncode + fx.code_id[good])
+        pairs = distinct(fx.claim_index[good] * ncode + fx.code_id[good])
         count = np.bincount(pairs // ncode, minlength=fx.n_claims)[fx.claim_index]
         sel = covered & fx.first_used & (count < edit.min_supporting)
         detail = join(": the claim has ", text(count[sel]), " (" + edit.supporting[0].note + ")")
