@@ -517,7 +517,8 @@ def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
         seen = np.zeros(size, dtype=bool)
         seen[values - lo] = True
         rank = np.cumsum(seen, dtype=np.int32) - 1
-        return np.flatnonzero(seen) + lo, rank[values - lo].astype(np.int64)
+        found: IntArray = rank[values - lo].astype(np.int64)
+        return np.flatnonzero(seen) + lo, found
     inv, uniq = pd.factorize(values)
     order = np.argsort(uniq)
     rank = np.empty(len(uniq), dtype=np.int64)
