@@ -516,8 +516,8 @@ def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
         lo, size = span
         seen = np.zeros(size, dtype=bool)
         seen[values - lo] = True
-        rank = np.cumsum(seen, dtype=np.int32) - 1
-        found: IntArray = rank[values - lo].astype(np.int64)
+        ranks = np.cumsum(seen, dtype=np.int32) - 1
+        found: IntArray = ranks[values - lo].astype(np.int64)
         return np.flatnonzero(seen) + lo, found
     inv, uniq = pd.factorize(values)
     order = np.argsort(uniq)
