@@ -384,7 +384,7 @@ def _claim_pairs(fx: Facts) -> pd.DataFrame:
     order = np.argsort(claim * width + fx.position, kind="stable")
     ncode = max(len(fx.codes), 1)
     # keep the first (position, row) of each code on a claim
-    keep = ~pd.Series(claim[order] * ncode + fx.code_id[order]).duplicated().to_numpy()
+    keep = first_seen(claim[order] * ncode + fx.code_id[order])
     order = order[keep]
     c = claim[order]
     m = len(order)
@@ -525,6 +525,20 @@ def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
     rank[order] = np.arange(len(uniq))
     out: IntArray = uniq[order]
     return out, rank[inv]
+
+
+def first_seen(values: IntArray) -> BoolArray:
+    """Per value, whether it is the first occurrence of that value (``~duplicated``)."""
+    span = _span(values, 4)
+    if span is None:
+        out: BoolArray = ~pd.Series(values).duplicated().to_numpy()
+        return out
+    lo, size = span
+    first = np.full(size, len(values), dtype=np.int64)
+    at = np.arange(len(values))
+    np.minimum.at(first, values - lo, at)
+    found: BoolArray = first[values - lo] == at
+    return found
 
 
 def counts(values: IntArray) -> IntArray:
