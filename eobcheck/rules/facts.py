@@ -543,7 +543,7 @@ def first_seen(values: IntArray) -> BoolArray:
 
 def counts(values: IntArray) -> IntArray:
     """Per value, how many times it occurs in ``values``."""
-    span = _span(values, 4)
+    span = _span(values, 8)
     if span is not None:
         lo, size = span
         found: IntArray = np.bincount(values - lo, minlength=size)[values - lo]

@@ -16,7 +16,6 @@ from eobcheck.rules.facts import (
     Facts,
     IntArray,
     ObjArray,
-    counts,
     day_text,
     distinct,
     distinct_inverse,
@@ -430,11 +429,14 @@ def episode_region_change(ctx: Context) -> Hits:
     count = per_code[vc_code]
     step = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     feature = f_feature[np.repeat(start[vc_code], count) + step]
-    nfeat = len(region)
-    vf = distinct(np.repeat(vc_visit, count) * nfeat + feature)
-    vf_visit, vf_feature = vf // nfeat, vf % nfeat
-    # a feature is shared when another visit of the episode has it too
-    shared = counts(episode[vf_visit] * nfeat + vf_feature) > 1
+    # distinct (feature, visit), sorted by feature then visit: the visits of one episode
+    # are consecutive numbers, so a feature is shared when a neighbour has the same feature
+    # and episode
+    vf = distinct(feature * n_visit + np.repeat(vc_visit, count))
+    vf_feature, vf_visit = vf // n_visit, vf % n_visit
+    ep = episode[vf_visit]
+    same = (vf_feature[1:] == vf_feature[:-1]) & (ep[1:] == ep[:-1])
+    shared = np.r_[False, same] | np.r_[same, False]
     shares = np.bincount(vf_visit[shared], minlength=n_visit) > 0
     has_region = np.bincount(vf_visit[region[vf_feature]], minlength=n_visit) > 0
     n_in = size[episode]
