@@ -530,12 +530,13 @@ def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
 def first_seen(values: IntArray) -> BoolArray:
     """Per value, whether it is the first occurrence of that value (``~duplicated``)."""
     span = _span(values, 4)
-    if span is None:
+    if span is None or len(values) >= 2**31:
         out: BoolArray = ~pd.Series(values).duplicated().to_numpy()
         return out
     lo, size = span
-    first = np.full(size, len(values), dtype=np.int64)
-    at = np.arange(len(values))
+    # 32-bit positions: half the table memory, and the table is the cost
+    first = np.full(size, len(values), dtype=np.int32)
+    at = np.arange(len(values), dtype=np.int32)
     np.minimum.at(first, values - lo, at)
     found: BoolArray = first[values - lo] == at
     return found
