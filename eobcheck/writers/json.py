@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -22,8 +23,11 @@ import pyarrow.compute as pc
 
 from eobcheck.report import Report
 from eobcheck.writers.tables import (
+    codes_of,
+    combine_codes,
     concat,
     factorize_suggestions,
+    first_rows,
     joined_bytes,
     none_if_missing,
 )
@@ -114,24 +118,88 @@ _RECORD_COLUMNS: Final = (
     "carc",
     "rarc",
 )
+# orjson escapes exactly these: the quote, the backslash and the C0 control characters
+# (U+0000-U+001F); everything else, non-ASCII included, is written as it is.
+_QUOTE: Final = ord('"')
+_BACKSLASH: Final = ord("\\")
+_CONTROL: Final = r"[\x00-\x1f]"
 
-# A JSON string needs escaping when it holds a quote, a backslash or a control character.
-_NEEDS_ESCAPE: Final = r'[\x00-\x1f"\\]'
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where orjson puts line breaks and spaces: OPT_INDENT_2 (``indent``) or compact."""
+
+    indent: bool
+
+    @property
+    def option(self) -> int:
+        """The orjson option for this layout."""
+        return orjson.OPT_INDENT_2 if self.indent else 0
+
+    def key(self, name: str, level: int, first: bool = False) -> str:
+        """Return the text before a value: separator, line break, indentation and key."""
+        sep = "" if first else ","
+        return f'{sep}\n{"  " * level}"{name}": ' if self.indent else f'{sep}"{name}":'
+
+    def open(self, level: int) -> str:
+        """Return the opening brace of an object that is an array member at ``level``."""
+        return f"{'  ' * level}{{" if self.indent else "{"
+
+    def close(self, level: int) -> str:
+        """Return the closing brace of an object whose keys sit at ``level + 1``."""
+        return f"\n{'  ' * level}}}" if self.indent else "}"
+
+    def nested(self, text: str, level: int) -> str:
+        """Re-indent a value orjson wrote on its own so it sits after a key at ``level``."""
+        return text.replace("\n", "\n" + "  " * level) if self.indent else text
+
+    def array(self, body: memoryview | None) -> list[bytes | memoryview]:
+        """Return the pieces of a top-level array around the members' text (None: empty)."""
+        if body is None:
+            return [b"[]"]
+        return [b"[\n", body, b"\n  ]"] if self.indent else [b"[", body, b"]"]
+
+    @property
+    def member_end(self) -> str:
+        """The separator after each array member (cut after the last)."""
+        return ",\n" if self.indent else ","
+
+
+def _text_array(values: pd.Series) -> pa.Array | None:
+    """Return a text column as an Arrow large_string array, or None if it holds non-text."""
+    if values.dtype == object:
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind not in ("string", "empty"):
+            return None
+    return pa.array(values.astype("string"), type=pa.large_string())
 
 
 def _json_strings(values: pd.Series) -> pa.Array:
-    """Return each value JSON-encoded ("text" or null) as an Arrow string array."""
-    arr = pa.array(values.astype("string"), type=pa.large_string())
-    escape = pc.fill_null(pc.match_substring_regex(arr, _NEEDS_ESCAPE), False)
-    if pc.any(escape).as_py():
-        # Rare (quotes or control characters in a cell): let orjson escape those few.
-        rows = np.flatnonzero(escape.to_numpy(zero_copy_only=False))
-        raw = arr.take(pa.array(rows)).to_pylist()
-        encoded = [orjson.dumps(text).decode("utf-8")[1:-1] for text in raw]
-        text = np.array(arr.to_pylist(), dtype=object)
-        text[rows] = encoded
-        arr = pa.array(text, type=pa.large_string())
-    quoted = concat('"', arr, '"')
+    """Return each value JSON-encoded ("text" or null) as orjson writes it, column-wise.
+
+    Quotes and backslashes are escaped for the whole column in Arrow; the rare rows holding a
+    control character are encoded by orjson itself (it picks ``\\n`` or ``\\u0001``).
+    """
+    arr = _text_array(values)
+    if arr is None:
+        # An object column with numbers or other non-text: orjson per distinct value.
+        return _segment([values], _enc)
+    data = arr.buffers()[2]
+    # A byte scan is far cheaper than a string kernel; UTF-8 continuation bytes are >= 0x80,
+    # so a byte below 0x20 (or a quote or backslash) is that very character.
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    escaped = arr
+    if (raw == _BACKSLASH).any():
+        escaped = pc.replace_substring(escaped, "\\", "\\\\")
+    if (raw == _QUOTE).any():
+        escaped = pc.replace_substring(escaped, '"', '\\"')
+    quoted = concat('"', escaped, '"')
+    if (raw < 0x20).any():
+        control = pc.fill_null(pc.match_substring_regex(arr, _CONTROL), False)
+        if pc.any(control).as_py():
+            texts = arr.filter(control).to_pylist()
+            encoded = pa.array([_enc(text) for text in texts], type=pa.large_string())
+            quoted = pc.replace_with_mask(quoted, control, encoded)
     return pc.fill_null(quoted, "null")
 
 
@@ -141,30 +209,41 @@ def _json_ints(values: pd.Series) -> pa.Array:
     return pc.fill_null(pc.cast(arr, pa.large_string()), "null")
 
 
-def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
-    """Return integer codes (missing -> -1) and the number of distinct values."""
-    codes, uniques = pd.factorize(values)
-    return codes, len(uniques)
+def _json_dates(values: pd.Series) -> pa.Array:
+    """Return each date of service as ``"YYYY-MM-DD"`` (the time of day dropped), NaT as null."""
+    days = values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    arr = pc.cast(pa.array(days, from_pandas=True), pa.large_string())
+    return pc.fill_null(concat('"', arr, '"'), "null")
 
 
-def _first_rows(codes: np.ndarray) -> np.ndarray:
-    """Return, for codes numbered in order of first appearance, the row of each first one."""
-    first: np.ndarray = pd.Series(codes).drop_duplicates().index.to_numpy()
-    return first
+def _json_bools(values: pd.Series) -> pa.Array:
+    """Return each flag as ``true`` or ``false``."""
+    flags = pa.array(values.to_numpy(dtype=bool))
+    return pc.if_else(flags, pa.scalar("true", pa.large_string()), "false")
+
+
+def _json_lists(values: pd.Series, layout: _Layout, level: int) -> pa.Array:
+    """Return each list of texts as JSON after a key at ``level``, encoded once per distinct list.
+
+    Each row is encoded compactly first (bytes, which the garbage collector does not track);
+    the few distinct encodings are then laid out with the document's indentation.
+    """
+    compact = pd.Series(
+        [orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY) for value in values.tolist()],
+        dtype=object,
+    )
+    codes, uniques = pd.factorize(compact)
+    texts = [
+        layout.nested(orjson.dumps(orjson.loads(u), option=layout.option).decode("utf-8"), level)
+        for u in uniques
+    ]
+    return pc.take(pa.array(texts, type=pa.large_string()), pa.array(codes, type=pa.int64()))
 
 
 def _segment(columns: list[pd.Series | np.ndarray], render: Callable[..., str]) -> pa.Array:
-    """Render ``render(*values)`` once per distinct combination of ``columns``; spread it.
-
-    Most finding fields repeat (rule, message, problem code, file, suggestion set), so the
-    text of a run of fields is made once per distinct combination and taken by index.
-    """
-    n = len(columns[0])
-    key = np.zeros(n, dtype=np.int64)
-    for column in columns:
-        codes, count = _codes(column)
-        key, _ = _codes(key * (count + 1) + (codes + 1))
-    first = _first_rows(key)
+    """Render ``render(*values)`` once per distinct combination of ``columns``; spread it."""
+    key, _ = combine_codes(*(codes_of(column) for column in columns))
+    first = first_rows(key)
     values = []
     for column in columns:
         picked = column[first] if isinstance(column, np.ndarray) else column.iloc[first]
@@ -180,151 +259,166 @@ def _enc(value: object) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
-def _findings_body(findings: pd.DataFrame, *, indent: bool) -> memoryview:
-    """Return the members of the findings array as JSON text (orjson's layout), no copies
-    of Python objects per finding: a few column segments joined element-wise in Arrow."""
+def _members(parts: list[str | pa.Array], layout: _Layout) -> memoryview:
+    """Join per-row JSON pieces and literals into the members of an array, back to back."""
+    rows = concat(*parts, layout.member_end)
+    # A view, not a copy: the document is assembled by one bytes.join in dumps().
+    return joined_bytes(rows)[: -len(layout.member_end)]
 
-    def key(name: str, level: int, first: bool = False) -> str:
-        sep = "" if first else ","
-        return f'{sep}\n{"  " * level}"{name}": ' if indent else f'{sep}"{name}":'
 
-    def close(level: int) -> str:
-        return f"\n{'  ' * level}}}" if indent else "}"
+def _findings_body(findings: pd.DataFrame, layout: _Layout) -> memoryview:
+    """Return the members of the findings array as JSON text (orjson's layout).
 
-    option = orjson.OPT_INDENT_2 if indent else 0
-    pad = "\n      " if indent else "\n"
+    Every field is one Arrow column of JSON text (strings escaped column-wise, distinct
+    suggestion lists encoded once each); the keys and braces between them are literals, and
+    one element-wise join makes the rows. No Python object is made per finding.
+    """
+    key = layout.key
     sugg_index, sugg_uniques = factorize_suggestions(findings["suggestions"])
     sugg_texts = [
-        orjson.dumps([{"code": c, "title": t} for c, t in pairs], option=option)
-        .decode("utf-8")
-        .replace("\n", pad)
+        layout.nested(
+            orjson.dumps([{"code": c, "title": t} for c, t in pairs], option=layout.option).decode(
+                "utf-8"
+            ),
+            3,
+        )
         for pairs in sugg_uniques
     ]
-    days = findings["date_of_service"].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-
-    def head(code: object, name: object, severity: object, message: object) -> str:
-        return (
-            ("    {" if indent else "{")
-            + key("code", 3, first=True)
-            + _enc(code)
-            + key("name", 3)
-            + _enc(name)
-            + key("severity", 3)
-            + _enc(severity)
-            + key("message", 3)
-            + _enc(message)
-            + key("claim_id", 3)
-        )
-
-    def dx(line: object, position: object, value: object, normalized: object) -> str:
-        return (
-            key("line", 3)
-            + _enc(line)
-            + key("dx_position", 3)
-            + _enc(position)
-            + key("value", 3)
-            + _enc(value)
-            + key("normalized", 3)
-            + _enc(normalized)
-            + key("date_of_service", 3)
-        )
-
-    def fix(
-        day: object,
-        sugg: int,
-        applicability: object,
-        replacement: object,
-        file: object,
-        sheet: object,
-    ) -> str:
-        return (
-            ("null" if day is None else f'"{day.isoformat()}"')  # type: ignore[attr-defined]
-            + key("suggestions", 3)
-            + sugg_texts[sugg]
-            + key("fix", 3)
-            + "{"
-            + key("applicability", 4, first=True)
-            + _enc(applicability)
-            + key("replacement", 4)
-            + _enc(replacement)
-            + close(3)
-            + key("location", 3)
-            + "{"
-            + key("file", 4, first=True)
-            + _enc(file)
-            + key("sheet", 4)
-            + _enc(sheet)
-            + key("row", 4)
-        )
-
-    def tail(column: object, procedure: object, carc: object, rarc: object) -> str:
-        return (
-            key("column", 4)
-            + _enc(column)
-            + close(3)
-            + key("procedure", 3)
-            + _enc(procedure)
-            + key("carc", 3)
-            + _enc(carc)
-            + key("rarc", 3)
-            + _enc(rarc)
-            + close(2)
-            + (",\n" if indent else ",")
-        )
-
-    f = findings
-    rows = concat(
-        _segment([f["code"], f["name"], f["severity"], f["message"]], head),
-        _json_strings(f["claim_id"]),
-        _segment([f["line"], f["dx_position"], f["value"], f["normalized"]], dx),
-        _segment(
-            [
-                days,
-                sugg_index,
-                f["fix_applicability"],
-                f["fix_replacement"],
-                f["file"],
-                f["sheet"],
-            ],
-            fix,
-        ),
-        _json_ints(f["row"]),
-        _segment([f["column"], f["procedure"], f["carc"], f["rarc"]], tail),
+    suggestions = pc.take(
+        pa.array(sugg_texts, type=pa.large_string()), pa.array(sugg_index, type=pa.int64())
     )
-    trailing = len(",\n" if indent else ",")
-    # A view, not a copy: the document is assembled by one bytes.join in dumps().
-    return joined_bytes(rows)[:-trailing]
+    f = findings
+    text = _json_strings
+    return _members(
+        [
+            layout.open(2) + key("code", 3, first=True),
+            text(f["code"]),
+            key("name", 3),
+            text(f["name"]),
+            key("severity", 3),
+            text(f["severity"]),
+            key("message", 3),
+            text(f["message"]),
+            key("claim_id", 3),
+            text(f["claim_id"]),
+            key("line", 3),
+            _json_ints(f["line"]),
+            key("dx_position", 3),
+            _json_ints(f["dx_position"]),
+            key("value", 3),
+            text(f["value"]),
+            key("normalized", 3),
+            text(f["normalized"]),
+            key("date_of_service", 3),
+            _json_dates(f["date_of_service"]),
+            key("suggestions", 3),
+            suggestions,
+            key("fix", 3) + "{" + key("applicability", 4, first=True),
+            text(f["fix_applicability"]),
+            key("replacement", 4),
+            text(f["fix_replacement"]),
+            layout.close(3) + key("location", 3) + "{" + key("file", 4, first=True),
+            text(f["file"]),
+            key("sheet", 4),
+            text(f["sheet"]),
+            key("row", 4),
+            _json_ints(f["row"]),
+            key("column", 4),
+            text(f["column"]),
+            layout.close(3) + key("procedure", 3),
+            text(f["procedure"]),
+            key("carc", 3),
+            text(f["carc"]),
+            key("rarc", 3),
+            text(f["rarc"]),
+            layout.close(2),
+        ],
+        layout,
+    )
+
+
+def _denials_body(denials: pd.DataFrame, layout: _Layout) -> memoryview:
+    """Return the members of the denials array as JSON text, the same bytes as orjson writes
+    for :func:`denial_records`, built column-wise like the findings."""
+    key = layout.key
+    return _members(
+        [
+            layout.open(2) + key("claim_id", 3, first=True),
+            _json_strings(denials["claim_id"]),
+            key("line", 3),
+            _segment([denials["line"]], lambda line: _enc(_as_int(line))),
+            key("codes", 3),
+            _json_lists(denials["codes"], layout, 3),
+            key("amount", 3),
+            _segment([denials["amount"]], lambda amount: _enc(_as_amount(amount))),
+            key("explained", 3),
+            _json_bools(denials["explained"]),
+            key("explained_by", 3),
+            _json_lists(denials["explained_by"], layout, 3),
+            layout.close(2),
+        ],
+        layout,
+    )
 
 
 def report_dict(report: Report) -> dict[str, Any]:
     """Return the whole JSON document as plain Python objects."""
-    data = _head(report)
+    data = _meta(report)
+    data["denials"] = denial_records(report.denials)
     data["findings"] = finding_records(report.findings)
     return data
 
 
 def denial_records(denials: pd.DataFrame) -> list[dict[str, Any]]:
     """The JSON denials list: claim_id, line, codes, amount, explained, explained_by."""
-    keys = ("claim_id", "line", "codes", "amount", "explained", "explained_by")
-    out = []
-    for claim, line, codes, amount, explained, by in zip(
-        *(denials[k].tolist() for k in keys), strict=True
-    ):
-        out.append(
-            {
-                "claim_id": claim,
-                "line": None if line is None or pd.isna(line) else int(line),
-                "codes": list(codes),
-                "amount": None if amount is None or pd.isna(amount) else round(float(amount), 2),
-                "explained": bool(explained),
-                "explained_by": list(by),
-            }
+    if denials.empty:
+        return []
+    claims = none_if_missing(denials["claim_id"]).tolist()
+    lines = _per_distinct(denials["line"], _as_int)
+    amounts = _per_distinct(denials["amount"], _as_amount)
+    explained = denials["explained"].to_numpy(dtype=bool).tolist()
+    return [
+        {
+            "claim_id": claim,
+            "line": line,
+            "codes": list(codes),
+            "amount": amount,
+            "explained": flag,
+            "explained_by": list(by),
+        }
+        for claim, line, codes, amount, flag, by in zip(
+            claims,
+            lines,
+            denials["codes"].tolist(),
+            amounts,
+            explained,
+            denials["explained_by"].tolist(),
+            strict=True,
         )
+    ]
+
+
+def _as_int(value: object) -> int | None:
+    """Return a line number as an int (None stays None)."""
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _as_amount(value: object) -> float | None:
+    """Return an amount rounded to cents (None stays None)."""
+    return None if value is None else round(float(value), 2)  # type: ignore[arg-type]
+
+
+def _per_distinct(values: pd.Series, convert: Callable[[Any], object]) -> list[object]:
+    """Return ``convert(value)`` per row, computed once per distinct value; missing -> None."""
+    codes, uniques = pd.factorize(values)
+    # Code -1 (missing) picks the None appended last.
+    converted = np.array([*(convert(value) for value in uniques), None], dtype=object)
+    out: list[object] = converted[codes].tolist()
     return out
 
 
-def _head(report: Report) -> dict[str, Any]:
-    """Return the document without findings (an empty findings list, last key)."""
+def _meta(report: Report) -> dict[str, Any]:
+    """Return the document up to the denials and findings (which come last, in that order)."""
     from eobcheck import __version__
 
     head = report.model_dump(mode="json")
@@ -336,30 +430,29 @@ def _head(report: Report) -> dict[str, Any]:
         "inputs": head["inputs"],
         "reference": head["reference"],
         "rules": head["rules"],
-        "denials": denial_records(report.denials),
-        "findings": [],
     }
 
 
 def dumps(report: Report, *, indent: int | None = 2) -> bytes:
     """Return the JSON document as UTF-8 bytes; ``indent`` is None (compact) or a width.
 
-    With indent None or 2 the findings are encoded column-wise; the bytes equal
+    With indent None or 2 the denials and findings are encoded column-wise; the bytes equal
     ``orjson.dumps(report_dict(report))`` with the same indentation.
     """
     if indent not in (None, 2):
         # orjson indents by two only; other widths are rare enough for the standard module.
         return json.dumps(report_dict(report), indent=indent, ensure_ascii=False).encode()
-    option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
-    head = orjson.dumps(_head(report), option=option)
-    if report.findings.empty:
-        return head
-    # "findings" is the last key, so its empty list is the last "[]" in the document.
-    cut = head.rindex(b"[]")
-    body = _findings_body(report.findings, indent=indent is not None)
-    if indent is None:
-        return b"".join((head[:cut], b"[", body, b"]", head[cut + 2 :]))
-    return b"".join((head[:cut], b"[\n", body, b"\n  ]", head[cut + 2 :]))
+    layout = _Layout(indent is not None)
+    meta = orjson.dumps(_meta(report), option=orjson.OPT_SERIALIZE_NUMPY | layout.option)
+    end = b"\n}" if layout.indent else b"}"
+    pieces: list[bytes | memoryview] = [meta[: -len(end)]]
+    denials, findings = report.denials, report.findings
+    pieces.append(layout.key("denials", 1).encode())
+    pieces += layout.array(None if denials.empty else _denials_body(denials, layout))
+    pieces.append(layout.key("findings", 1).encode())
+    pieces += layout.array(None if findings.empty else _findings_body(findings, layout))
+    pieces.append(end)
+    return b"".join(pieces)
 
 
 def write_json(report: Report, target: str | Path | IO[bytes], *, indent: int | None = 2) -> None:
