@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -20,6 +21,7 @@ from eobcheck.rules.facts import (
     distinct,
     distinct_inverse,
     facts,
+    first_seen,
     join,
     joined,
     objects,
@@ -266,14 +268,24 @@ def unspecified_persisting(ctx: Context) -> Hits:
     sel[rows_sel] = True
     code_ids = fx.code_id[rows_sel]
     days = fx.day[rows_sel]
-    # Siblings valid on the last date: computed once per distinct (code, day).
-    inv, uniq = pd.factorize(code_ids * 1_000_000 + days)
+    # Siblings valid on the last date depend on the code and the release in force on it
+    # (release names are unique): looked up once per distinct (code, release).
+    day_u, day_inv = distinct_inverse(days)
+    release, _ = pd.factorize(
+        np.array([ctx.reference.release_name(_date(int(d))) for d in day_u], dtype=object)
+    )
+    width = int(release.max()) + 1
+    inv, uniq = pd.factorize(code_ids * width + release[day_inv])
     codes = fx.code_text
+    asked = np.flatnonzero(first_seen(inv))  # the first row of each (code, release)
     sibs = objects(
-        [_siblings(ctx, str(codes[int(k) // 1_000_000]), int(k) % 1_000_000) for k in uniq]
+        [
+            _siblings(ctx, str(codes[int(k) // width]), int(days[i]))
+            for k, i in zip(uniq, asked, strict=True)
+        ]
     )
     per = sibs[inv]
-    names = text([" ".join(x.code for x in t) for t in per])
+    names = objects([" ".join(x.code for x in t) for t in sibs])[inv]
     advice = np.where(
         names != "",
         "; consider a specific code: " + names + ".",
@@ -303,6 +315,11 @@ def unspecified_persisting(ctx: Context) -> Hits:
         fx.series(sel, per[order]),
         fx.series(sel, applicability),
     )
+
+
+def _date(day: int) -> date:
+    """The date of a day number (days since 1970-01-01)."""
+    return date(1970, 1, 1) + timedelta(days=day)
 
 
 def _siblings(ctx: Context, code: str, day: int) -> tuple[Suggestion, ...]:
