@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from eobcheck.reference.core import Suggestion
+from eobcheck.reference.tabular import Tabular
 from eobcheck.rule import Applicability, Hits, Severity, rule
 from eobcheck.rules.facts import (
     BILATERAL,
@@ -119,8 +121,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
     uniq, inv = distinct_inverse(pairs["a"].to_numpy() * ncode + pairs["b"].to_numpy())
     codes = fx.code_text
     ua, ub = codes[uniq // ncode], codes[uniq % ncode]
-    res = fx.tabular.excludes1(pd.Series(ua, dtype=object), pd.Series(ub, dtype=object))
-    conflict = res["conflict"].to_numpy(dtype=bool).copy()
+    conflict, notes, note_at = _excludes1(fx.tabular, ua, ub)
     unrelated = [
         (p.replace(".", "").upper(), q.replace(".", "").upper()) for p, q in ctx.settings.unrelated
     ]
@@ -149,8 +150,6 @@ def excludes1_conflict(ctx: Context) -> Hits:
     pair = inv[hit]
     pos_a = pairs["pos_a"].to_numpy()[hit]
     pos_b = pairs["pos_b"].to_numpy()[hit]
-    notes = text(res["note"].to_numpy(dtype=object))
-    note_at = text(res["note_at"].to_numpy(dtype=object))
     wide = max(int(pos_a.max()), int(pos_b.max())) + 1
 
     def head(key: int) -> str:
@@ -179,6 +178,35 @@ def excludes1_conflict(ctx: Context) -> Hits:
     mask = np.zeros(fx.n, dtype=bool)
     mask[rows] = True
     return Hits(pd.Series(mask, index=ctx.frame.index), fx.hit_series(rows, msg))
+
+
+#: Excludes1 answers per tabular and (code, code): the lookup has a fixed cost that repeated
+#: checks in one process (several files, a server) need not pay again.
+_EXCLUDES1: weakref.WeakKeyDictionary[Tabular, dict[tuple[str, str], tuple[bool, str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_EXCLUDES1_MAX = 200_000
+
+
+def _excludes1(tab: Tabular, a: ObjArray, b: ObjArray) -> tuple[BoolArray, ObjArray, ObjArray]:
+    """Per aligned distinct pair: conflict, note text and where the note sits ("" if none)."""
+    known = _EXCLUDES1.setdefault(tab, {})
+    todo = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if (x, y) not in known]
+    if todo:
+        res = tab.excludes1(pd.Series(a[todo], dtype=object), pd.Series(b[todo], dtype=object))
+        if len(known) + len(todo) > _EXCLUDES1_MAX:
+            known.clear()
+        found = zip(
+            res["conflict"].to_numpy(dtype=bool),
+            text(res["note"].to_numpy(dtype=object)),
+            text(res["note_at"].to_numpy(dtype=object)),
+            strict=True,
+        )
+        for i, (c, n, at) in zip(todo, found, strict=True):
+            known[(a[i], b[i])] = (bool(c), n, at)
+    got = [known[(x, y)] for x, y in zip(a, b, strict=True)]
+    conflict = np.array([g[0] for g in got], dtype=bool)
+    return conflict, objects([g[1] for g in got]), objects([g[2] for g in got])
 
 
 @rule(

@@ -224,3 +224,26 @@ def test_episode_message_names_the_other_visits_codes() -> None:
     message = found["message"].iloc[0]
     assert "episode 2023-01-05 to 2023-01-26) is coded S32.2XXA," in message
     assert "other visits (M54.50 M62.81)" in message
+
+
+def test_excludes1_answers_are_kept_per_code_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eobcheck.reference.tabular import Tabular
+    from eobcheck.rules import consistency
+
+    monkeypatch.setattr(consistency, "_EXCLUDES1", consistency.weakref.WeakKeyDictionary())
+    asked: list[int] = []
+    lookup = Tabular.excludes1
+
+    def counting(self: Tabular, a: pd.Series, b: pd.Series) -> pd.DataFrame:
+        asked.append(len(a))
+        return lookup(self, a, b)
+
+    monkeypatch.setattr(Tabular, "excludes1", counting)
+    frame = pd.DataFrame(
+        {"Claim ID": ["C1"], "DOS": ["2023-01-05"], "Dx 1": ["M54.41"], "Dx 2": ["M54.50"]}
+    )
+    first = eobcheck.check(frame, select=["CX001"]).findings
+    again = eobcheck.check(frame, select=["CX001"]).findings
+    assert asked == [1]  # one distinct pair, looked up once
+    assert list(first["message"]) == list(again["message"])
+    assert len(first) == 1
