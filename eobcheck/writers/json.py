@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeAlias
 
 import numpy as np
 import orjson
@@ -24,7 +24,6 @@ import pyarrow.compute as pc
 from eobcheck.report import Report
 from eobcheck.writers.tables import (
     codes_of,
-    combine_codes,
     concat,
     factorize_suggestions,
     first_rows,
@@ -33,6 +32,9 @@ from eobcheck.writers.tables import (
 )
 
 SCHEMA_VERSION: Final = 1
+
+#: One piece of a row's JSON text: an Arrow string column (one value per row) or a literal.
+Part: TypeAlias = str | pa.Array
 
 
 def finding_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
@@ -167,23 +169,33 @@ class _Layout:
 
 def _text_array(values: pd.Series) -> pa.Array | None:
     """Return a text column as an Arrow large_string array, or None if it holds non-text."""
-    if values.dtype == object:
-        kind = pd.api.types.infer_dtype(values, skipna=True)
-        if kind not in ("string", "empty"):
-            return None
-    return pa.array(values.astype("string"), type=pa.large_string())
+    try:
+        if values.dtype == object:
+            # NaN and None become nulls; a number or other non-text refuses to convert.
+            return pa.array(values.to_numpy(), type=pa.large_string(), from_pandas=True)
+        if pd.api.types.is_string_dtype(values.dtype):
+            return pa.array(values.array, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    return None
 
 
-def _json_strings(values: pd.Series) -> pa.Array:
-    """Return each value JSON-encoded ("text" or null) as orjson writes it, column-wise.
+def _json_strings(values: pd.Series | pa.Array) -> pa.Array:
+    """Return each value JSON-encoded ("text" or null) as orjson writes it, column-wise."""
+    return _join(_strings(values))
+
+
+def _strings(values: pd.Series | pa.Array) -> list[Part]:
+    """Return the pieces that spell each value as orjson does: ``"text"`` or ``null``.
 
     Quotes and backslashes are escaped for the whole column in Arrow; the rare rows holding a
-    control character are encoded by orjson itself (it picks ``\\n`` or ``\\u0001``).
+    control character are encoded by orjson itself (it picks ``\\n`` or ``\\u0001``). Without
+    nulls the quotes stay literals, so the caller's join writes them with the keys.
     """
-    arr = _text_array(values)
+    arr = values if isinstance(values, pa.Array) else _text_array(values)
     if arr is None:
         # An object column with numbers or other non-text: orjson per distinct value.
-        return _segment([values], _enc)
+        return [_segment(values, _enc)]
     data = arr.buffers()[2]
     # A byte scan is far cheaper than a string kernel; UTF-8 continuation bytes are >= 0x80,
     # so a byte below 0x20 (or a quote or backslash) is that very character.
@@ -193,14 +205,19 @@ def _json_strings(values: pd.Series) -> pa.Array:
         escaped = pc.replace_substring(escaped, "\\", "\\\\")
     if (raw == _QUOTE).any():
         escaped = pc.replace_substring(escaped, '"', '\\"')
-    quoted = concat('"', escaped, '"')
-    if (raw < 0x20).any():
+    control = None
+    if len(raw) and raw.min() < 0x20:
         control = pc.fill_null(pc.match_substring_regex(arr, _CONTROL), False)
-        if pc.any(control).as_py():
-            texts = arr.filter(control).to_pylist()
-            encoded = pa.array([_enc(text) for text in texts], type=pa.large_string())
-            quoted = pc.replace_with_mask(quoted, control, encoded)
-    return pc.fill_null(quoted, "null")
+        if not pc.any(control).as_py():
+            control = None
+    if control is None and arr.null_count == 0:
+        return ['"', escaped, '"']
+    quoted = _join(['"', escaped, '"'])
+    if control is not None:
+        texts = arr.filter(control).to_pylist()
+        encoded = pa.array([_enc(text) for text in texts], type=pa.large_string())
+        quoted = pc.replace_with_mask(quoted, control, encoded)
+    return [pc.fill_null(quoted, "null")]
 
 
 def _json_ints(values: pd.Series) -> pa.Array:
@@ -223,34 +240,51 @@ def _json_bools(values: pd.Series) -> pa.Array:
 
 
 def _json_lists(values: pd.Series, layout: _Layout, level: int) -> pa.Array:
-    """Return each list of texts as JSON after a key at ``level``, encoded once per distinct list.
+    """Return each list of texts as JSON after a key at ``level`` (orjson's layout).
 
-    Each row is encoded compactly first (bytes, which the garbage collector does not track);
-    the few distinct encodings are then laid out with the document's indentation.
+    Arrow reads the lists in one pass; their items are escaped as one string column and
+    joined per list, so no Python object is made per row.
     """
-    compact = pd.Series(
-        [orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY) for value in values.tolist()],
-        dtype=object,
-    )
-    codes, uniques = pd.factorize(compact)
-    texts = [
-        layout.nested(orjson.dumps(orjson.loads(u), option=layout.option).decode("utf-8"), level)
-        for u in uniques
-    ]
-    return pc.take(pa.array(texts, type=pa.large_string()), pa.array(codes, type=pa.int64()))
+    try:
+        lists = pa.array(values.tolist(), type=pa.large_list(pa.large_string()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Items that are not text: orjson per row (rare; the engine hands over codes).
+        return _segment(pd.Series(_enc_each(values), dtype=object), _relaid(layout, level))
+    items = _json_strings(pc.list_flatten(lists))
+    encoded = pa.LargeListArray.from_arrays(lists.offsets, items)
+    return _bracket(lists, encoded, layout, level)
 
 
-def _segment(columns: list[pd.Series | np.ndarray], render: Callable[..., str]) -> pa.Array:
-    """Render ``render(*values)`` once per distinct combination of ``columns``; spread it."""
-    key, _ = combine_codes(*(codes_of(column) for column in columns))
+def _enc_each(values: pd.Series) -> list[str]:
+    """Return every value as compact JSON text (plain strings: nothing for the collector)."""
+    return [_enc(value) for value in values.tolist()]
+
+
+def _relaid(layout: _Layout, level: int) -> Callable[[str], str]:
+    """Return a function laying out compact JSON text as orjson indents it after a key."""
+
+    def relay(text: str) -> str:
+        return layout.nested(orjson.dumps(orjson.loads(text), option=layout.option).decode(), level)
+
+    return relay
+
+
+def _bracket(lists: pa.Array, encoded: pa.Array, layout: _Layout, level: int) -> pa.Array:
+    """Return ``[item, ...]`` per row from a list array of items already in JSON."""
+    inner = "\n" + "  " * (level + 1) if layout.indent else ""
+    outer = "\n" + "  " * level if layout.indent else ""
+    joined = pc.binary_join(encoded, pa.scalar("," + inner, pa.large_string()))
+    text = concat("[" + inner, joined, outer + "]")
+    empty = pc.equal(pc.list_value_length(lists), 0)
+    text = pc.if_else(empty, pa.scalar("[]", pa.large_string()), text)
+    return pc.fill_null(text, "null")
+
+
+def _segment(values: pd.Series, render: Callable[[Any], str]) -> pa.Array:
+    """Return ``render(value)`` per row (missing values as None), called once per distinct."""
+    key, _ = _group_key([values])
     first = first_rows(key)
-    values = []
-    for column in columns:
-        picked = column[first] if isinstance(column, np.ndarray) else column.iloc[first]
-        values.append(
-            picked.tolist() if isinstance(picked, np.ndarray) else none_if_missing(picked).tolist()
-        )
-    texts = [render(*row) for row in zip(*values, strict=True)]
+    texts = [render(value) for value in none_if_missing(values.iloc[first]).tolist()]
     return pc.take(pa.array(texts, type=pa.large_string()), pa.array(key, type=pa.int64()))
 
 
@@ -259,79 +293,149 @@ def _enc(value: object) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
-def _members(parts: list[str | pa.Array], layout: _Layout) -> memoryview:
+def _join(parts: list[Part]) -> pa.Array:
+    """Concatenate pieces element-wise: Arrow string columns and literals (merged first)."""
+    merged: list[Part] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return concat(*merged)
+
+
+def _members(parts: list[Part], layout: _Layout) -> memoryview:
     """Join per-row JSON pieces and literals into the members of an array, back to back."""
-    rows = concat(*parts, layout.member_end)
+    rows = _join([*parts, layout.member_end])
     # A view, not a copy: the document is assembled by one bytes.join in dumps().
     return joined_bytes(rows)[: -len(layout.member_end)]
+
+
+def _grouped(
+    frame: pd.DataFrame, columns: list[str], render: Callable[[pd.DataFrame], list[Part]]
+) -> list[Part]:
+    """Return the pieces ``render`` makes, joined once per distinct combination of
+    ``columns`` and spread to every row by index.
+
+    Most finding fields repeat (rule, problem code, file, suggestion set), so a run of them
+    is escaped and joined once per distinct combination; when most rows are distinct the
+    pieces are handed back unjoined, for the caller's one join over all rows.
+    """
+    key, count = _group_key([frame[name] for name in columns])
+    if 2 * count > len(frame):
+        return render(frame)
+    distinct = frame.iloc[first_rows(key)]
+    return [pc.take(_join(render(distinct)), pa.array(key, type=pa.int64()))]
+
+
+def _group_key(columns: list[pd.Series]) -> tuple[np.ndarray, int]:
+    """Return one code per distinct combination of the columns (first appearance order)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    span = 1
+    for column in columns:
+        codes, count = codes_of(column)
+        if span * (count + 1) >= 2**62:
+            # Re-number before the mixed key could overflow.
+            key, span = codes_of(key)
+        key = key * (count + 1) + (codes + 1)
+        span *= count + 1
+    return codes_of(key)
 
 
 def _findings_body(findings: pd.DataFrame, layout: _Layout) -> memoryview:
     """Return the members of the findings array as JSON text (orjson's layout).
 
-    Every field is one Arrow column of JSON text (strings escaped column-wise, distinct
+    Every field is an Arrow column of JSON text (strings escaped column-wise, distinct
     suggestion lists encoded once each); the keys and braces between them are literals, and
-    one element-wise join makes the rows. No Python object is made per finding.
+    element-wise joins make the rows. No Python object is made per finding.
     """
     key = layout.key
+    text = _strings
     sugg_index, sugg_uniques = factorize_suggestions(findings["suggestions"])
-    sugg_texts = [
-        layout.nested(
-            orjson.dumps([{"code": c, "title": t} for c, t in pairs], option=layout.option).decode(
-                "utf-8"
-            ),
-            3,
-        )
-        for pairs in sugg_uniques
-    ]
-    suggestions = pc.take(
-        pa.array(sugg_texts, type=pa.large_string()), pa.array(sugg_index, type=pa.int64())
+    sugg_texts = pa.array(
+        [
+            layout.nested(
+                orjson.dumps(
+                    [{"code": c, "title": t} for c, t in pairs], option=layout.option
+                ).decode("utf-8"),
+                3,
+            )
+            for pairs in sugg_uniques
+        ],
+        type=pa.large_string(),
     )
-    f = findings
-    text = _json_strings
+    # Suggestion sets are grouped by their index (the tuples themselves do not hash cheaply).
+    f = findings.drop(columns=["suggestions"]).assign(suggestions=sugg_index)
+
+    def rule(g: pd.DataFrame) -> list[Part]:
+        return [
+            layout.open(2) + key("code", 3, first=True),
+            *text(g["code"]),
+            key("name", 3),
+            *text(g["name"]),
+            key("severity", 3),
+            *text(g["severity"]),
+            key("message", 3),
+        ]
+
+    def diagnosis(g: pd.DataFrame) -> list[Part]:
+        return [
+            key("line", 3),
+            _json_ints(g["line"]),
+            key("dx_position", 3),
+            _json_ints(g["dx_position"]),
+            key("value", 3),
+            *text(g["value"]),
+            key("normalized", 3),
+            *text(g["normalized"]),
+            key("date_of_service", 3),
+        ]
+
+    def fix(g: pd.DataFrame) -> list[Part]:
+        return [
+            _json_dates(g["date_of_service"]),
+            key("suggestions", 3),
+            pc.take(sugg_texts, pa.array(g["suggestions"].to_numpy(), type=pa.int64())),
+            key("fix", 3) + "{" + key("applicability", 4, first=True),
+            *text(g["fix_applicability"]),
+            key("replacement", 4),
+            *text(g["fix_replacement"]),
+            layout.close(3) + key("location", 3) + "{" + key("file", 4, first=True),
+            *text(g["file"]),
+            key("sheet", 4),
+            *text(g["sheet"]),
+            key("row", 4),
+        ]
+
+    def line(g: pd.DataFrame) -> list[Part]:
+        return [
+            key("column", 4),
+            *text(g["column"]),
+            layout.close(3) + key("procedure", 3),
+            *text(g["procedure"]),
+            key("carc", 3),
+            *text(g["carc"]),
+            key("rarc", 3),
+            *text(g["rarc"]),
+            layout.close(2),
+        ]
+
+    where = ["file", "sheet"]
     return _members(
         [
-            layout.open(2) + key("code", 3, first=True),
-            text(f["code"]),
-            key("name", 3),
-            text(f["name"]),
-            key("severity", 3),
-            text(f["severity"]),
-            key("message", 3),
-            text(f["message"]),
+            *_grouped(f, ["code", "name", "severity"], rule),
+            # Messages and claim ids are mostly distinct: escaped as they are, not grouped.
+            *text(f["message"]),
             key("claim_id", 3),
-            text(f["claim_id"]),
-            key("line", 3),
-            _json_ints(f["line"]),
-            key("dx_position", 3),
-            _json_ints(f["dx_position"]),
-            key("value", 3),
-            text(f["value"]),
-            key("normalized", 3),
-            text(f["normalized"]),
-            key("date_of_service", 3),
-            _json_dates(f["date_of_service"]),
-            key("suggestions", 3),
-            suggestions,
-            key("fix", 3) + "{" + key("applicability", 4, first=True),
-            text(f["fix_applicability"]),
-            key("replacement", 4),
-            text(f["fix_replacement"]),
-            layout.close(3) + key("location", 3) + "{" + key("file", 4, first=True),
-            text(f["file"]),
-            key("sheet", 4),
-            text(f["sheet"]),
-            key("row", 4),
+            *text(f["claim_id"]),
+            *_grouped(f, ["line", "dx_position", "value", "normalized"], diagnosis),
+            *_grouped(
+                f,
+                ["date_of_service", "suggestions", "fix_applicability", "fix_replacement", *where],
+                fix,
+            ),
             _json_ints(f["row"]),
-            key("column", 4),
-            text(f["column"]),
-            layout.close(3) + key("procedure", 3),
-            text(f["procedure"]),
-            key("carc", 3),
-            text(f["carc"]),
-            key("rarc", 3),
-            text(f["rarc"]),
-            layout.close(2),
+            *_grouped(f, ["column", "procedure", "carc", "rarc"], line),
         ],
         layout,
     )
@@ -344,13 +448,13 @@ def _denials_body(denials: pd.DataFrame, layout: _Layout) -> memoryview:
     return _members(
         [
             layout.open(2) + key("claim_id", 3, first=True),
-            _json_strings(denials["claim_id"]),
+            *_strings(denials["claim_id"]),
             key("line", 3),
-            _segment([denials["line"]], lambda line: _enc(_as_int(line))),
+            _segment(denials["line"], lambda line: _enc(_as_int(line))),
             key("codes", 3),
             _json_lists(denials["codes"], layout, 3),
             key("amount", 3),
-            _segment([denials["amount"]], lambda amount: _enc(_as_amount(amount))),
+            _segment(denials["amount"], lambda amount: _enc(_as_amount(amount))),
             key("explained", 3),
             _json_bools(denials["explained"]),
             key("explained_by", 3),
