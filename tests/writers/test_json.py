@@ -209,3 +209,145 @@ def test_findings_frame_missing_a_column_is_refused() -> None:
 def test_dates_with_time_of_day_print_as_dates() -> None:
     report = make_report([finding(date_of_service=pd.Timestamp("2023-01-05 13:45"))])
     assert _load(report)["findings"][0]["date_of_service"] == "2023-01-05"
+
+
+# Every character orjson escapes (C0 controls, quote, backslash) and some it writes as they
+# are (DEL, non-ASCII, a line separator, an emoji).
+CONTROLS = "".join(chr(c) for c in range(0x20))
+TRICKY = [
+    'say "M54.5"',
+    "back\\slash \\n not a newline",
+    "tab\there, newline\nthere, cr\r, bell\x07, nul\x00, unit sep\x1f",
+    CONTROLS,
+    "café – ✓ Ç ß 日本語",
+    "emoji 🩺 and a surrogate pair 😀",
+    "line\u2028separator\u2029and del\x7f",
+    '\\"',
+    "",
+]
+
+
+def _same_bytes(report: Report) -> None:
+    for indent in (None, 2):
+        option = orjson.OPT_INDENT_2 if indent else 0
+        assert dumps(report, indent=indent) == orjson.dumps(report_dict(report), option=option)
+
+
+@pytest.mark.parametrize(
+    "field", ["message", "value", "claim_id", "file", "column", "normalized", "carc", "sheet"]
+)
+def test_escaping_matches_orjson_in_every_text_field(field: str) -> None:
+    rows = [finding(row=i + 2, **{field: text}) for i, text in enumerate(TRICKY)]
+    report = make_report(rows)
+    _same_bytes(report)
+    data = json.loads(dumps(report))
+    decoded = [
+        f["location"][field] if field in ("file", "column", "sheet") else f[field]
+        for f in data["findings"]
+    ]
+    assert decoded == TRICKY
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), pd.NA])
+def test_missing_text_is_null_next_to_escaped_text(missing: Any) -> None:
+    rows = [
+        finding(message="tab\there", claim_id=missing, value=missing, sheet=missing),
+        finding(message='quote "x"', claim_id="C\x01", value='"v"', sheet="Sheet\n1"),
+        finding(message="plain", claim_id=missing, value="M54.5", sheet=missing),
+    ]
+    report = make_report(rows)
+    _same_bytes(report)
+    found = json.loads(dumps(report))["findings"]
+    assert [f["claim_id"] for f in found] == [None, "C\x01", None]
+    assert [f["location"]["sheet"] for f in found] == [None, "Sheet\n1", None]
+
+
+def test_repeated_fields_are_grouped_and_still_exact() -> None:
+    # Many rows sharing rule, diagnosis, fix and line fields take the grouped path.
+    rows = [
+        finding(
+            message=f'M54.5 on claim "{i}"\tcheck',
+            claim_id=f"C{i % 7}",
+            row=i + 2,
+            value="M54.5" if i % 3 else 'M\\54"5',
+            sheet=None if i % 2 else "Claims ✓",
+            carc=None if i % 5 else "CO-146",
+            date_of_service=pd.NaT if i % 11 == 0 else pd.Timestamp("2023-01-05"),
+            suggestions=() if i % 4 == 0 else finding()["suggestions"],
+        )
+        for i in range(60)
+    ]
+    report = make_report(rows)
+    _same_bytes(report)
+    found = json.loads(dumps(report))["findings"]
+    assert found[1]["value"] == "M54.5" and found[3]["value"] == 'M\\54"5'
+    assert found[0]["date_of_service"] is None and found[0]["suggestions"] == []
+    assert found[1]["location"]["sheet"] is None and found[2]["location"]["sheet"] == "Claims ✓"
+
+
+def test_non_text_in_an_object_text_column_is_written_as_orjson_would() -> None:
+    frame = make_report([finding(), finding(row=3)]).findings
+    frame["fix_replacement"] = pd.Series([7, None], dtype=object)
+    report = make_report([finding()], findings=frame)
+    _same_bytes(report)
+    assert json.loads(dumps(report))["findings"][0]["fix"]["replacement"] == 7
+
+
+def _denials(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A denials frame as eobcheck.denials.triage hands it over."""
+    base = {
+        "claim_id": "C1001",
+        "line": 1,
+        "codes": ["CO-146", "M81"],
+        "amount": 125.0,
+        "explained": True,
+        "explained_by": ["retired-code"],
+        "fixable": True,
+        "file": "fixtures/eob_sample.csv",
+        "sheet": None,
+        "row": 2,
+    }
+    records = [{**base, **row} for row in rows]
+    return pd.DataFrame(
+        {name: pd.Series([r[name] for r in records], dtype=object) for name in base}
+    ).astype({"amount": float, "explained": bool})
+
+
+def test_denials_are_written_exactly_as_the_plain_records() -> None:
+    shared = ["retired-code", "incomplete-code"]
+    denials = _denials(
+        [
+            {},
+            {"claim_id": 'C"2\\', "line": None, "amount": float("nan"), "explained_by": []},
+            {"claim_id": "Ç\t3", "line": 4, "codes": [], "amount": 2.675, "explained": False},
+            {"codes": ["CO-16", 'M"76'], "amount": 0.1 + 0.2, "explained_by": shared},
+            {"line": 2.0, "amount": 1e-7, "explained_by": shared},
+        ]
+    )
+    report = make_report([finding()], denials=denials)
+    _same_bytes(report)
+    written = json.loads(dumps(report))["denials"]
+    assert written == report_dict(report)["denials"]
+    assert written[1] == {
+        "claim_id": 'C"2\\',
+        "line": None,
+        "codes": ["CO-146", "M81"],
+        "amount": None,
+        "explained": True,
+        "explained_by": [],
+    }
+    assert written[2]["codes"] == [] and written[2]["amount"] == round(2.675, 2)
+    assert written[4]["line"] == 2
+
+
+def test_denials_with_non_text_codes_fall_back_to_orjson() -> None:
+    denials = _denials([{"codes": [146, "M81"]}, {"codes": [146, "M81"]}, {"codes": []}])
+    report = make_report([], denials=denials)
+    _same_bytes(report)
+    assert json.loads(dumps(report))["denials"][0]["codes"] == [146, "M81"]
+
+
+def test_empty_denials_and_findings_are_empty_arrays() -> None:
+    report = make_report([])
+    _same_bytes(report)
+    assert b'"denials": [],\n  "findings": []\n}' in dumps(report)
