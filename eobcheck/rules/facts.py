@@ -250,9 +250,15 @@ class Facts:
         if key not in self._cache:
             # One row per line, factorized in Arrow (hashing in C): converting the rows to
             # Python strings first costs several times more.
-            first, of = self.lines
-            inv, uniq = pd.factorize(self.ctx.frame[name].take(self.rows[first]))
-            self._cache[key] = (inv.astype(np.int64)[of], pd.Index(uniq))
+            col = self.ctx.frame[name]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                # a categorical column is factorized already
+                codes = col.cat.codes.to_numpy().astype(np.int64)[self.rows]
+                self._cache[key] = (codes, pd.Index(col.cat.categories))
+            else:
+                first, of = self.lines
+                inv, uniq = pd.factorize(col.take(self.rows[first]))
+                self._cache[key] = (inv.astype(np.int64)[of], pd.Index(uniq))
         out: tuple[IntArray, pd.Index] = self._cache[key]
         return out
 

@@ -247,3 +247,12 @@ def test_excludes1_answers_are_kept_per_code_pair(monkeypatch: pytest.MonkeyPatc
     assert asked == [1]  # one distinct pair, looked up once
     assert list(first["message"]) == list(again["message"])
     assert len(first) == 1
+
+
+def test_categorical_line_fields_use_their_codes() -> None:
+    ctx = _context({**CLAIMS, "Mod": ["GP RT", "GP", "LT", "50", "RT LT"]})
+    plain = facts(ctx).column("modifiers")
+    ctx.frame["modifiers"] = ctx.frame["modifiers"].astype("category")
+    ctx.cache.clear()
+    inv, values = facts(ctx).column("modifiers")
+    assert [values[i] for i in inv] == [plain[1][i] for i in plain[0]]
