@@ -163,6 +163,7 @@ class _Progress:
 def _cmd_check(args: argparse.Namespace) -> int:
     from eobcheck.engine import check
     from eobcheck.writers.csv import write_csv
+    from eobcheck.writers.json import write_json
 
     settings = Settings() if args.no_config else load_settings(args.config)
     settings = settings.merged(
@@ -187,8 +188,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             progress.close()
     out: Path | None = args.output
     if fmt == "json":
-        text = report.to_json()
-        _emit(text, out)
+        sys.stdout.flush()
+        write_json(report, out if out is not None else sys.stdout.buffer)
     elif fmt == "csv":
         if out is None:
             sys.stdout.flush()
