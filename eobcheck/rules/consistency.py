@@ -270,8 +270,7 @@ def manifestation_first(ctx: Context) -> Hits:
         List the underlying condition the code-first note names first, then the manifestation.
     """
     fx = facts(ctx)
-    flags = fx.mce()
-    sel = fx.first & flags["manifestation"].to_numpy(dtype=bool)
+    sel = fx.first & fx.mce_flag("manifestation")
     if not sel.any():
         return fx.nothing()
     # one code-first note per distinct code

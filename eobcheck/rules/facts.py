@@ -207,8 +207,8 @@ class Facts:
         out: pd.DataFrame = self._cache["seventh"]
         return out
 
-    def mce(self) -> pd.DataFrame:
-        """MCE flags in effect on each used row's date (columns as ``Tabular.mce_flags``)."""
+    def _mce_distinct(self) -> tuple[pd.DataFrame, IntArray]:
+        """MCE flags per distinct (code, day) of the used rows, and each row's index into them."""
         if "mce" not in self._cache:
             # MCE spans change a few times a year: look up distinct (code, day) pairs only.
             dmin = int(self.day.min()) if len(self.day) else 0
@@ -216,12 +216,20 @@ class Facts:
             uniq, inv = distinct_inverse(self.code_id * span + (self.day - dmin))
             codes = pd.Series(self.code_text[uniq // span], dtype=object)
             dates = pd.Series((uniq % span + dmin) * _NS_PER_DAY).astype("datetime64[ns]")
-            flags = self.tabular.mce_flags(codes, dates)
-            self._cache["mce"] = pd.DataFrame(
-                {c: flags[c].to_numpy(dtype=bool)[inv] for c in flags.columns}
-            )
-        out: pd.DataFrame = self._cache["mce"]
+            self._cache["mce"] = (self.tabular.mce_flags(codes, dates), inv)
+        out: tuple[pd.DataFrame, IntArray] = self._cache["mce"]
         return out
+
+    def mce_flag(self, name: str) -> BoolArray:
+        """One MCE flag (a column of ``Tabular.mce_flags``) in effect on each used row's date."""
+        flags, inv = self._mce_distinct()
+        out: BoolArray = flags[name].to_numpy(dtype=bool)[inv]
+        return out
+
+    def mce(self) -> pd.DataFrame:
+        """MCE flags in effect on each used row's date (columns as ``Tabular.mce_flags``)."""
+        flags, _ = self._mce_distinct()
+        return pd.DataFrame({c: self.mce_flag(c) for c in flags.columns})
 
     def claim_pairs(self) -> pd.DataFrame:
         """Every ordered pair of distinct codes on one claim (a listed before b).
@@ -251,7 +259,10 @@ class Facts:
             # One row per line, factorized in Arrow (hashing in C): converting the rows to
             # Python strings first costs several times more.
             col = self.ctx.frame[name]
-            if isinstance(col.dtype, pd.CategoricalDtype):
+            if not col.count():  # an optional field the export does not have
+                empty = np.full(len(self.rows), -1, dtype=np.int64)
+                self._cache[key] = (empty, pd.Index([], dtype=object))
+            elif isinstance(col.dtype, pd.CategoricalDtype):
                 # a categorical column is factorized already
                 codes = col.cat.codes.to_numpy().astype(np.int64)[self.rows]
                 self._cache[key] = (codes, pd.Index(col.cat.categories))
@@ -328,7 +339,7 @@ class Facts:
             else:
                 # distinct (pointers, position) pairs as one integer each
                 key = np.where(inv < 0, len(values), inv) * 64 + np.clip(self.position, 0, 63)
-                kinv, kuniq = pd.factorize(key)
+                kuniq, kinv = distinct_inverse(key)
                 texts = [*values, ""]
                 ok = np.array(
                     [_points_at(texts[int(k) // 64], int(k) % 64) for k in kuniq], dtype=bool

@@ -113,7 +113,6 @@ def age_conflict(ctx: Context) -> Hits:
         return fx.nothing()  # the export gives no age
     age = _age(fx)
     known = ~np.isnan(age)
-    flags = fx.mce()
     table = fx.tabular.mce_age
     conflict = np.zeros(len(fx.rows), dtype=bool)
     label = np.full(len(fx.rows), "", dtype=object)
@@ -121,7 +120,7 @@ def age_conflict(ctx: Context) -> Hits:
         group, lo, hi = str(g["group"]), int(g["min_age"]), int(g["max_age"])
         start, end = _day_of(g["start"], 0), _day_of(g["end"], np.iinfo(np.int64).max)
         in_span = (fx.day >= start) & (fx.day <= end)
-        col = flags[group].to_numpy(dtype=bool)
+        col = fx.mce_flag(group)
         bad = known & in_span & col & ((age < lo) | (age > hi)) & ~conflict
         label[bad] = f"{group} code (MCE ages {lo}-{hi})"
         conflict |= bad
@@ -171,9 +170,8 @@ def sex_conflict(ctx: Context) -> Hits:
         return fx.nothing()  # the export gives no sex
     inv, values = fx.column("sex")
     sex = np.array([*values, ""], dtype=object)[np.where(inv < 0, len(values), inv)]
-    flags = fx.mce()
-    male = flags["male"].to_numpy(dtype=bool)
-    female = flags["female"].to_numpy(dtype=bool)
+    male = fx.mce_flag("male")
+    female = fx.mce_flag("female")
     sel = (male & (sex == "F")) | (female & (sex == "M"))
     which = np.where(male[sel], "male-only", "female-only")
     msg = (
@@ -232,7 +230,7 @@ def unspecified_persisting(ctx: Context) -> Hits:
     patient, known = _patients(fx)
     if not known.any():
         return fx.nothing()
-    flag = fx.mce()["unspecified"].to_numpy(dtype=bool)
+    flag = fx.mce_flag("unspecified")
     by_title = np.array([bool(_UNSPECIFIED.search(str(t))) for t in fx.titles], dtype=bool)
     idx = np.flatnonzero(known & (flag | by_title[fx.code_id]))
     if not len(idx):
