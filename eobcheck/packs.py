@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eobcheck.errors import ConfigError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "rules" / "packs"
+# libyaml's safe loader when PyYAML was built with it: the same documents, parsed in C.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _CODE = r"[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?"
 _CODE_PATTERN = re.compile(rf"^{_CODE}-?$|^{_CODE}-{_CODE}$")
@@ -218,7 +220,7 @@ def _load(path: Path, mtime: float) -> Pack:
     except OSError as exc:
         raise ConfigError(f"{path}: rule pack cannot be read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: rule pack is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
