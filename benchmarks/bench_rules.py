@@ -49,7 +49,8 @@ ctx.dx, ctx.checked, ctx.claim_key  # shared with the diagnosis rules: not count
 best = {}
 for _ in range(int(sys.argv[2])):
     ctx.cache.clear()  # the consistency facts are rebuilt each round
-    t = time.perf_counter(); facts(ctx); best["facts"] = min(best.get("facts", 1e9), time.perf_counter() - t)
+    t = time.perf_counter(); facts(ctx)
+    best["facts"] = min(best.get("facts", 1e9), time.perf_counter() - t)
     for r in RULES:
         if r.code.startswith("DX"):
             continue
