@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from eobcheck.rule import Hits, Severity, rule
@@ -115,17 +116,24 @@ def duplicate_diagnosis(ctx: Context) -> Hits:
         Remove the repeat, or replace it with the code that was meant.
     """
     f = ctx.frame
-    use = ctx.checked & ctx.has_dx
-    norm = ctx.dx["normalized"].where(use)
-    pos = f["dx_position"].where(use)
-    frame = pd.DataFrame({"claim": ctx.claim_key, "code": norm, "pos": pos})
-    first = frame.groupby(["claim", "code"], sort=False)["pos"].transform("min")
-    mask = (use & (pos > first)).fillna(False).astype(bool)
-    first, norm, pos = first[mask], norm[mask], pos[mask]
+    use = (ctx.checked & ctx.has_dx).to_numpy(dtype=bool)
+    rows = np.flatnonzero(use)
+    # integer keys: (claim, normalized code) -> the first position that code is listed at
+    code, codes = pd.factorize(ctx.dx["normalized"].take(rows))
+    key = ctx.claim_key.to_numpy()[rows].astype(np.int64) * (len(codes) + 1) + code
+    at = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)[rows]
+    first_at = pd.Series(at).groupby(key).transform("min").to_numpy()
+    dup = at > first_at
+    mask = pd.Series(False, index=f.index)
+    mask.iloc[rows[dup]] = True
+    hit = f.index[rows[dup]]
+    norm = ctx.dx["normalized"].take(rows[dup]).set_axis(hit)
+    first = pd.Series(first_at[dup], index=hit)
+    pos = pd.Series(at[dup], index=hit)
     message = (
         norm.astype("string")
         + " is listed twice on claim "
-        + f["claim_id"][mask]
+        + f["claim_id"].take(rows[dup]).set_axis(hit)
         + ": at diagnosis positions "
         + first.astype("Int64").astype("string")
         + " and "
