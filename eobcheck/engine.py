@@ -357,20 +357,18 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _stats(ctx: Context, findings: pd.DataFrame, inputs: list[InputInfo]) -> Stats:
     f = ctx.frame
-    lines = pd.DataFrame(
-        {
-            "file": f["source_file"].astype("object"),
-            "line_id": f["line_id"],
-            "reason": ctx.rejected.astype("object"),
-        }
-    ).drop_duplicates("line_id")
+    first = (~f["line_id"].duplicated()).to_numpy()
+    files = f["source_file"].astype("category")
+    file_code = files.cat.codes.to_numpy()[first]
+    reason_code, reasons = pd.factorize(_objects(ctx.rejected)[first])
     per_file: dict[str, dict[str, Any]] = {}
-    for name, grp in lines.groupby("file", sort=False, observed=True):
-        counts = grp["reason"].value_counts().to_dict()
+    for i, name in enumerate(files.cat.categories):
+        here = file_code == i
+        counts = np.bincount(reason_code[here & (reason_code >= 0)], minlength=len(reasons))
         per_file[str(name)] = {
-            "read": len(grp),
-            "rejected": int(grp["reason"].notna().sum()),
-            "reasons": {str(k): int(v) for k, v in counts.items()},
+            "read": int(here.sum()),
+            "rejected": int(counts.sum()),
+            "reasons": {str(r): int(c) for r, c in zip(reasons, counts, strict=True) if c},
         }
     for info in inputs:
         got = per_file.get(info.path, {"read": 0, "rejected": 0, "reasons": {}})
