@@ -183,7 +183,7 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
     if not parts:
         return empty_findings()
     out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(["file", "row", "dx_position", "code"], kind="stable", na_position="last")
+    out = out.sort_values(["line_id", "dx_position", "code"], kind="stable", na_position="last")
     return out.reset_index(drop=True)[list(FINDING_COLUMNS)]
 
 
