@@ -34,6 +34,16 @@ _ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 Check = Literal["only-unsupported", "primary-supported", "count-supported"]
 
 
+def _regex(value: str | None) -> str | None:
+    """``value`` unchanged when it is a valid regular expression (or None); else ValueError."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+    return value
+
+
 class Pattern(BaseModel):
     """A set of diagnoses, with the note that says why it does (not) support the procedures."""
 
@@ -74,12 +84,7 @@ class Pattern(BaseModel):
     @field_validator("title")
     @classmethod
     def _title(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
-        return value
+        return _regex(value)
 
     def bounds(self) -> list[tuple[str, str]]:
         """Each code pattern as undotted (low, high) prefixes."""
@@ -152,12 +157,7 @@ class Edit(BaseModel):
     @field_validator("payer")
     @classmethod
     def _payer(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
-        return value
+        return _regex(value)
 
     @model_validator(mode="after")
     def _patterns_for_check(self) -> Edit:
