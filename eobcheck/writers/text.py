@@ -119,7 +119,16 @@ def render_text(
     findings = report.findings
     if findings.empty:
         out.append("")
-        out.append(paint("No problems found.", "ok"))
+        failed = report.stats.inputs_failed
+        out.append(
+            paint("No problems found.", "ok")
+            if not failed
+            else paint(
+                f"No problems found in what could be read; {failed} input(s) could not "
+                "be read (see above).",
+                "error",
+            )
+        )
         return "\n".join(out) + "\n"
 
     code_key, n_codes = codes_of(findings["code"])
