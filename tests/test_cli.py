@@ -97,3 +97,12 @@ def test_python_dash_m() -> None:
         [sys.executable, "-m", "eobcheck", "--version"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "eobcheck" in done.stdout
+
+
+def test_unreadable_input_is_not_reported_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    xlsx = str(Path(SAMPLE).with_suffix(".xlsx"))
+    assert main(["check", xlsx, "--no-config", "--sheet", "Nope"]) == 2
+    captured = capsys.readouterr()
+    assert "No problems found." not in captured.out
+    assert "could not be read" in captured.out
+    assert "no sheet named 'Nope'" in captured.err
