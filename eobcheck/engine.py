@@ -131,58 +131,73 @@ def _take(
     return out
 
 
-def _hits_to_findings(r: Rule, hits: Hits, ctx: Context) -> pd.DataFrame:
-    pos = np.flatnonzero(hits.mask.fillna(False).to_numpy(dtype=bool))
-    if not len(pos):
+def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
+    """Run ``rules`` over ``ctx`` and return one findings frame (FINDING_COLUMNS).
+
+    Each rule gives a mask and its per-hit values; the frame's own columns are then taken once
+    for the hits of every rule together.
+    """
+    hit: list[tuple[Rule, np.ndarray, Hits]] = []
+    for r in rules:
+        hits = r.func(ctx)
+        pos = np.flatnonzero(hits.mask.fillna(False).to_numpy(dtype=bool))
+        if len(pos):
+            hit.append((r, pos, hits))
+    if not hit:
         return empty_findings()
     frame = ctx.frame
     idx = frame.index
+    pos = np.concatenate([p for _, p, _ in hit])
+    sizes = [len(p) for _, p, _ in hit]
 
-    def col(name: str) -> np.ndarray:
-        return frame[name].take(pos).to_numpy()
+    def per_rule(get: Callable[[Rule], str]) -> np.ndarray:
+        return np.repeat(np.array([get(r) for r, _, _ in hit], dtype=object), sizes)
 
-    def text(name: str) -> pd.Series:
-        # typed string columns stay as they are (Arrow-backed): no per-value Python objects
+    def own(
+        name: str, pick: Callable[[Hits], pd.Series | str | None], default: Any = None
+    ) -> np.ndarray | pd.Series:
+        """Rule-given values, or the frame's column ``name`` where no rule gives them."""
+        if all(pick(h) is None for _, _, h in hit) and name:
+            return frame[name].take(pos).reset_index(drop=True)
+        parts = []
+        for _, p, h in hit:
+            value = pick(h)
+            if value is None and name:
+                parts.append(_objects(frame[name].take(p)))
+            else:
+                parts.append(_take(value, idx, p, default))
+        return np.concatenate(parts)
+
+    def column(name: str) -> pd.Series:
         return frame[name].take(pos).reset_index(drop=True)
 
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
-            "code": r.code,
-            "name": r.name,
-            "severity": r.severity.value,
-            "message": _take(hits.message, idx, pos),
-            "claim_id": text("claim_id"),
-            "line": col("line"),
-            "dx_position": col("dx_position"),
-            "value": _take(hits.value, idx, pos) if hits.value is not None else text("dx_value"),
+            "code": per_rule(lambda r: r.code),
+            "name": per_rule(lambda r: r.name),
+            "severity": per_rule(lambda r: r.severity.value),
+            "message": own("", lambda h: h.message),
+            "claim_id": column("claim_id"),
+            "line": column("line"),
+            "dx_position": column("dx_position"),
+            "value": own("dx_value", lambda h: h.value),
             "normalized": ctx.dx["normalized"].take(pos).reset_index(drop=True),
-            "date_of_service": col("date_of_service"),
-            "suggestions": _take(hits.suggestions, idx, pos, ()),
-            "fix_applicability": _take(hits.fix_applicability, idx, pos),
-            "fix_replacement": _take(hits.fix_replacement, idx, pos),
-            "file": text("source_file"),
-            "sheet": text("source_sheet"),
-            "row": col("source_row"),
-            "column": _take(hits.column, idx, pos)
-            if hits.column is not None
-            else text("dx_column"),
-            "line_id": col("line_id"),
-            "procedure": text("procedure"),
-            "billed": col("billed"),
-            "denied": ctx.denied.take(pos).to_numpy(),
-            "carc": text("carc"),
-            "rarc": text("rarc"),
+            "date_of_service": column("date_of_service"),
+            "suggestions": own("", lambda h: h.suggestions, ()),
+            "fix_applicability": own("", lambda h: h.fix_applicability),
+            "fix_replacement": own("", lambda h: h.fix_replacement),
+            "file": column("source_file"),
+            "sheet": column("source_sheet"),
+            "row": column("source_row"),
+            "column": own("dx_column", lambda h: h.column),
+            "line_id": column("line_id"),
+            "procedure": column("procedure"),
+            "billed": column("billed"),
+            "denied": ctx.denied.take(pos).reset_index(drop=True),
+            "carc": column("carc"),
+            "rarc": column("rarc"),
         }
     )
-
-
-def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
-    """Run ``rules`` over ``ctx`` and return one findings frame (FINDING_COLUMNS)."""
-    parts = [_hits_to_findings(r, r.func(ctx), ctx) for r in rules]
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return empty_findings()
-    out = pd.concat(parts, ignore_index=True)
     out = out.sort_values(["line_id", "dx_position", "code"], kind="stable", na_position="last")
     return out.reset_index(drop=True)[list(FINDING_COLUMNS)]
 
