@@ -38,6 +38,8 @@ def decode(data: bytes) -> tuple[bytes, str]:
         encoding = "utf-8-sig"
     else:
         encoding = "utf-8"
+    if data.isascii():  # the usual export: nothing to validate
+        return data, encoding
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -111,14 +113,11 @@ def _line_numbers(data: bytes, after: int, rows: int) -> np.ndarray | None:
         start = data.find(b"\n", start) + 1
         if start == 0:
             return np.zeros(0, dtype=np.int64) if rows == 0 else None
-    if data.find(b"\n\n", start) < 0 and data.find(b"\n\r\n", start) < 0:
-        # no empty line inside the data (the usual case): a count is enough
-        count = data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
-        if start >= len(data):
-            count = 0
-        if count == rows:
-            return np.arange(after + 1, after + 1 + rows, dtype=np.int64)
-        return None
+    # as many physical lines as records (the usual case): line k holds record k; an empty
+    # line or a quoted line break makes the records fewer than the lines
+    count = 0 if start >= len(data) else data.count(b"\n", start) + (not data.endswith(b"\n"))
+    if count == rows:
+        return np.arange(after + 1, after + 1 + rows, dtype=np.int64)
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], nl + 1))
@@ -191,7 +190,7 @@ def read_csv(
         raw_bytes = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", path=name) from exc
-    if not raw_bytes.strip():
+    if not raw_bytes or raw_bytes.isspace():
         raise InputError("the file is empty", path=name)
     data, encoding = decode(raw_bytes)
     del raw_bytes
