@@ -154,10 +154,10 @@ def _synthetic(lines: int, seed: int) -> pd.DataFrame:
         pytest.skip("benchmarks/synth.py is not in this tree")
     sys.path.insert(0, str(bench))
     try:
-        import synth
+        import synth  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(bench))
-    df = synth.frame(lines, seed=seed)
+    df: pd.DataFrame = synth.frame(lines, seed=seed)
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(ADJUSTMENTS), len(df))
     df["Adj Codes"] = [ADJUSTMENTS[i][0] for i in pick]
@@ -211,7 +211,7 @@ def test_sample_denials_pinned() -> None:
         "sheet",
         "row",
     ]
-    got = [
+    got: list[tuple[Any, ...]] = [
         (r.claim_id, r.line, r.codes, r.amount, r.explained_by, r.fixable, r.row)
         for r in d.itertuples()
     ]
