@@ -11,13 +11,16 @@ Every lookup takes pandas Series and works on the distinct values, with no Pytho
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from eobcheck.errors import ReferenceDataError
 
@@ -86,6 +89,12 @@ def _distinct(codes: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return np.where(pos < 0, len(uniq), pos), norm
 
 
+def _date_days(column: pa.ChunkedArray) -> np.ndarray:
+    """Days since 1970-01-01 of an Arrow date column as int64 (null -> -1)."""
+    days: np.ndarray = column.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False)
+    return days.astype(np.int64)
+
+
 def _days(dates: pd.Series) -> np.ndarray:
     """Days since 1970-01-01 as int64 (NaT -> -1)."""
     ts = pd.to_datetime(pd.Series(dates).reset_index(drop=True), errors="coerce")
@@ -93,69 +102,212 @@ def _days(dates: pd.Series) -> np.ndarray:
     return np.where(ts.isna().to_numpy(), -1, days)
 
 
-class Tabular:
-    """Tabular facts and MCE flags loaded from the generated tables."""
+class _Tables(Mapping[str, pd.DataFrame]):
+    """The generated tables, each read from its parquet file on first use.
 
-    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
-        nodes = tables["tabular_nodes"]
-        self.nodes = nodes
-        self._node_codes = pd.Index(nodes["code"].astype(str))
-        self.blocks = tables["tabular_blocks"]
-        cats = nodes[nodes["level"] == "category"].dropna(subset=["ord"])
-        self._cat_ord = pd.Series(
-            cats["ord"].astype(np.int64).to_numpy(), index=cats["code"].astype(str)
-        )
-        members = tables["tabular_category_blocks"]
-        self._cat_blocks = pd.DataFrame(
+    A check that needs the MCE flags only does not pay for the notes; files are checked for
+    presence up front so a missing table still fails at load time.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._read: dict[str, pd.DataFrame] = {}
+        for name in TABLES:
+            path = self.path(name)
+            if not path.exists():
+                raise ReferenceDataError(
+                    f"{path} is missing; rebuild it with `python tools/build_tabular.py`"
+                )
+
+    def path(self, name: str) -> Path:
+        """The parquet file of table ``name``."""
+        return self.data_dir / f"{name}.parquet"
+
+    def arrow(self, name: str, columns: list[str]) -> pa.Table:
+        """Columns of table ``name`` as an Arrow table (no pandas conversion)."""
+        return pq.read_table(self.path(name), columns=columns)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in TABLES:
+            raise KeyError(name)
+        if name not in self._read:
+            self._read[name] = pd.read_parquet(self.path(name))
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TABLES)
+
+    def __len__(self) -> int:
+        return len(TABLES)
+
+
+def _strings(table: pa.Table, name: str) -> np.ndarray:
+    """A string column of an Arrow table as an object array (None for null)."""
+    out: np.ndarray = table.column(name).to_numpy(zero_copy_only=False)
+    return out
+
+
+def _grouped_join(keys: np.ndarray, values: np.ndarray, sep: str) -> dict[str, str]:
+    """Per key (in the given order), its values joined by ``sep``."""
+    out: dict[str, list[str]] = {}
+    for k, v in zip(keys.tolist(), values.tolist(), strict=True):
+        out.setdefault(k, []).append(v)
+    return {k: sep.join(v) for k, v in out.items()}
+
+
+class Tabular:
+    """Tabular facts and MCE flags loaded from the generated tables.
+
+    Every derived lookup is built on first use: a check pays only for the facts its rules ask.
+    """
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame]) -> None:
+        self._tables = tables
+
+    def _arrow(self, name: str, columns: list[str]) -> pa.Table:
+        if isinstance(self._tables, _Tables):
+            return self._tables.arrow(name, columns)
+        return pa.Table.from_pandas(self._tables[name][columns], preserve_index=False)
+
+    @cached_property
+    def nodes(self) -> pd.DataFrame:
+        """The tabular nodes table."""
+        return self._tables["tabular_nodes"]
+
+    @cached_property
+    def blocks(self) -> pd.DataFrame:
+        """The tabular blocks and chapters table."""
+        return self._tables["tabular_blocks"]
+
+    @cached_property
+    def notes(self) -> pd.DataFrame:
+        """The tabular instructional notes table."""
+        return self._tables["tabular_notes"]
+
+    @cached_property
+    def mce(self) -> pd.DataFrame:
+        """The MCE flag spans, sorted by code and start date."""
+        mce = self._tables["tabular_mce"].sort_values(["code", "start"], kind="stable")
+        return mce.reset_index(drop=True)
+
+    @cached_property
+    def mce_age(self) -> pd.DataFrame:
+        """The MCE age groups with their age ranges and date spans."""
+        return self._tables["tabular_mce_age"]
+
+    @cached_property
+    def _node_codes(self) -> pd.Index:
+        nodes = self._arrow("tabular_nodes", ["code"])
+        out: pd.Index = pd.Index(_strings(nodes, "code").astype(str), dtype=object)
+        return out
+
+    @cached_property
+    def _cat_ord(self) -> pd.Series:
+        nodes = self._arrow("tabular_nodes", ["code", "level", "ord"])
+        level = _strings(nodes, "level")
+        ords = nodes.column("ord").to_numpy(zero_copy_only=False).astype("float64")
+        keep = (level == "category") & ~np.isnan(ords)
+        codes = _strings(nodes, "code")[keep].astype(str)
+        return pd.Series(ords[keep].astype(np.int64), index=pd.Index(codes, dtype=object))
+
+    @cached_property
+    def _cat_blocks(self) -> pd.DataFrame:
+        members = self._tables["tabular_category_blocks"]
+        return pd.DataFrame(
             {
                 "category": members["category"].astype(str),
                 "key": members["block"].astype(str),
                 "depth": np.where(members["level"] == "chapter", _CHAPTER_DEPTH, _BLOCK_DEPTH),
             }
         )
-        notes = tables["tabular_notes"]
-        self.notes = notes
-        self._patterns = {
-            kind: self._prepare(notes[(notes["kind"] == kind) & notes["pattern"].notna()])
-            for kind in ("excludes1", "excludes2")
-        }
-        first = notes[notes["kind"] == "code_first"].sort_values(["at_key", "note_seq"])
-        first = first.drop_duplicates(["at_key", "note_seq"])
-        self._code_first = first.groupby("at_key", sort=True)["note"].agg("; ".join)
 
-        seventh = tables["tabular_seventh"].sort_values(["at_key", "char"])
-        grouped = seventh.groupby("at_key", sort=True)
-        self._seventh = pd.DataFrame(
+    def _pattern_table(self, kind: str) -> pd.DataFrame:
+        """The note patterns of ``kind`` (excludes1, excludes2), prepared on first use."""
+        cache: dict[str, pd.DataFrame] = self.__dict__.setdefault("_pattern_tables", {})
+        if kind not in cache:
+            notes = self.notes
+            cache[kind] = self._prepare(notes[(notes["kind"] == kind) & notes["pattern"].notna()])
+        return cache[kind]
+
+    @cached_property
+    def _code_first(self) -> pd.Series:
+        notes = self._arrow("tabular_notes", ["kind", "at_key", "note_seq", "note"])
+        kind = _strings(notes, "kind")
+        sel = np.flatnonzero(kind == "code_first")
+        at_key = _strings(notes, "at_key")[sel]
+        seq = notes.column("note_seq").to_numpy(zero_copy_only=False)[sel]
+        note = _strings(notes, "note")[sel]
+        order = np.lexsort((seq, at_key))
+        at_key, seq, note = at_key[order], seq[order], note[order]
+        # one note per (code, note number): a note is stored once per pattern it names
+        first = np.r_[True, (at_key[1:] != at_key[:-1]) | (seq[1:] != seq[:-1])]
+        joined = _grouped_join(at_key[first], note[first], "; ")
+        return pd.Series(
+            list(joined.values()), index=pd.Index(list(joined), name="at_key"), name="note"
+        )
+
+    @cached_property
+    def _seventh_tables(self) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+        table = self._arrow("tabular_seventh", ["at", "at_key", "char", "meaning"])
+        at_key, char = _strings(table, "at_key"), _strings(table, "char")
+        at, meaning = _strings(table, "at"), _strings(table, "meaning")
+        order = np.lexsort((char, at_key))
+        at_key, char, at, meaning = at_key[order], char[order], at[order], meaning[order]
+        allowed = _grouped_join(at_key, char, "")
+        meanings = _grouped_join(at_key, char + "=" + meaning, "; ")
+        defined: dict[str, str] = {}
+        for k, a in zip(at_key.tolist(), at.tolist(), strict=True):
+            defined.setdefault(k, a)
+        keys = list(allowed)
+        frame = pd.DataFrame(
             {
-                "allowed": grouped["char"].agg("".join),
-                "meanings": (seventh["char"] + "=" + seventh["meaning"])
-                .groupby(seventh["at_key"], sort=True)
-                .agg("; ".join),
-                "defined_at": grouped["at"].first(),
-            }
+                "allowed": [allowed[k] for k in keys],
+                "meanings": [meanings[k] for k in keys],
+                "defined_at": [defined[k] for k in keys],
+            },
+            index=pd.Index(keys, name="at_key"),
         )
-        self._meaning = pd.Series(
-            seventh["meaning"].to_numpy(),
-            index=pd.MultiIndex.from_arrays([seventh["at_key"], seventh["char"]]),
-        )
+        lookup = {
+            (k, c): m
+            for k, c, m in zip(at_key.tolist(), char.tolist(), meaning.tolist(), strict=True)
+        }
+        return frame, lookup
 
-        chapter = self.blocks[
-            (self.blocks["level"] == "chapter")
-            & (self.blocks["chapter"] == _EXTERNAL_CAUSE_CHAPTER)
+    @property
+    def _seventh(self) -> pd.DataFrame:
+        return self._seventh_tables[0]
+
+    @cached_property
+    def external_cause_range(self) -> tuple[str, str]:
+        """First and last category of the external-cause chapter (V00-Y99)."""
+        blocks = self.blocks
+        chapter = blocks[
+            (blocks["level"] == "chapter") & (blocks["chapter"] == _EXTERNAL_CAUSE_CHAPTER)
         ]
-        self.external_cause_range = (str(chapter["first"].iloc[0]), str(chapter["last"].iloc[0]))
+        return (str(chapter["first"].iloc[0]), str(chapter["last"].iloc[0]))
 
-        mce = tables["tabular_mce"].sort_values(["code", "start"], kind="stable")
-        self.mce = mce.reset_index(drop=True)
-        self.mce_age = tables["tabular_mce_age"]
-        code_ids, uniques = pd.factorize(self.mce["code"].astype(str), sort=True)
-        self._mce_codes = pd.Index(uniques)
-        self._mce_ids = code_ids.astype(np.int64)
-        start = _days(self.mce["start"])
-        end = _days(self.mce["end"])
-        self._mce_end = np.where(end < 0, np.iinfo(np.int64).max, end)
-        self._mce_key = self._mce_ids * _SPAN + start
-        self._mce_flags = self.mce[list(MCE_COLUMNS.values())].to_numpy(dtype=bool)
+    @cached_property
+    def _mce_index(self) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct MCE codes, and per span (sorted by code and start): code id, search key,
+        last day and flags."""
+        flags = list(MCE_COLUMNS.values())
+        table = self._arrow("tabular_mce", ["code", "start", "end", *flags])
+        ids, uniques = pd.factorize(_strings(table, "code"), sort=True)
+        start = _date_days(table.column("start"))
+        end = _date_days(table.column("end"))
+        order = np.lexsort((start, ids))
+        ids = ids.astype(np.int64)[order]
+        start, end = start[order], end[order]
+        matrix = np.column_stack(
+            [table.column(f).to_numpy(zero_copy_only=False).astype(bool) for f in flags]
+        )[order]
+        return (
+            pd.Index(np.asarray(uniques, dtype=object)),
+            ids,
+            ids * _SPAN + start,
+            np.where(end < 0, np.iinfo(np.int64).max, end),
+            matrix,
+        )
 
     def _prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
         out = rows[
@@ -196,7 +348,9 @@ class Tabular:
 
     def _named(self, kind: str, src: pd.Series, other: pd.Series) -> pd.DataFrame:
         """For each position: the most specific note of ``kind`` above src that names other."""
-        hits = self._ancestors(src).merge(self._patterns[kind], left_on="key", right_on="at_key")
+        hits = self._ancestors(src).merge(
+            self._pattern_table(kind), left_on="key", right_on="at_key"
+        )
         empty = pd.DataFrame({"pos": pd.Series([], dtype=np.int64)})
         if hits.empty:
             return empty
@@ -280,7 +434,7 @@ class Tabular:
         """Return every Excludes1 pattern governing ``code``, most specific note first."""
         norm = normalize(pd.Series([code]))
         anc = self._ancestors(norm.fillna(""))
-        rows = anc.merge(self._patterns["excludes1"], left_on="key", right_on="at_key")
+        rows = anc.merge(self._pattern_table("excludes1"), left_on="key", right_on="at_key")
         rows = rows.sort_values(
             ["depth", "at_key", "note_seq", "pattern_seq"], ascending=[False, True, True, True]
         )
@@ -300,22 +454,19 @@ class Tabular:
 
     def mce_flags(self, codes: pd.Series, dates: pd.Series) -> pd.DataFrame:
         """Per (code, date): the MCE edit flags in effect on that date (all False when none)."""
+        mce_codes, mce_ids, mce_key, mce_end, mce_flags = self._mce_index
         pos_, norm = _distinct(codes)
-        ids = self._mce_codes.get_indexer(norm.to_numpy(dtype=object)).astype(np.int64)[pos_]
+        ids = mce_codes.get_indexer(pd.Index(norm.to_numpy(dtype=object))).astype(np.int64)[pos_]
         days = _days(dates)
         if len(days) != len(ids):
             raise ValueError("codes and dates must have the same length")
         query = ids * _SPAN + np.clip(days, 0, _SPAN - 1)
-        pos = np.searchsorted(self._mce_key, query, side="right") - 1
+        pos = np.searchsorted(mce_key, query, side="right") - 1
         safe = np.clip(pos, 0, None)
         hit = (
-            (ids >= 0)
-            & (days >= 0)
-            & (pos >= 0)
-            & (self._mce_ids[safe] == ids)
-            & (days <= self._mce_end[safe])
+            (ids >= 0) & (days >= 0) & (pos >= 0) & (mce_ids[safe] == ids) & (days <= mce_end[safe])
         )
-        flags = self._mce_flags[safe] & hit[:, None]
+        flags = mce_flags[safe] & hit[:, None]
         return pd.DataFrame(flags, columns=list(MCE_COLUMNS), index=codes.index)
 
     def is_external_cause(self, codes: pd.Series) -> pd.Series:
@@ -349,8 +500,16 @@ class Tabular:
         base = self._nearest(norm, self._node_codes, longest=6)
         base_len = base.str.len().fillna(0).to_numpy()
         given = norm.str[6].where(requires & (norm.str.len() == 7).to_numpy())
-        meaning_keys = pd.MultiIndex.from_arrays([at.fillna("").to_numpy(), given.fillna("")])
-        meaning = pd.Series(self._meaning.reindex(meaning_keys).to_numpy())
+        lookup = self._seventh_tables[1]
+        meaning = pd.Series(
+            [
+                lookup.get((a, g), np.nan)
+                for a, g in zip(
+                    at.fillna("").tolist(), given.fillna("").astype(object).tolist(), strict=True
+                )
+            ],
+            dtype=object,
+        )
         columns = {
             "requires_7th": requires,
             "allowed": info["allowed"].to_numpy(dtype=object),
@@ -388,21 +547,9 @@ class Tabular:
         return pd.Series(values[pos], index=codes.index, dtype="string")
 
 
-def _read(data_dir: Path) -> dict[str, pd.DataFrame]:
-    tables: dict[str, pd.DataFrame] = {}
-    for name in TABLES:
-        path = data_dir / f"{name}.parquet"
-        if not path.exists():
-            raise ReferenceDataError(
-                f"{path} is missing; rebuild it with `python tools/build_tabular.py`"
-            )
-        tables[name] = pd.read_parquet(path)
-    return tables
-
-
 @lru_cache(maxsize=4)
 def _load(data_dir: Path) -> Tabular:
-    return Tabular(_read(data_dir))
+    return Tabular(_Tables(data_dir))
 
 
 def load_tabular(data_dir: Path | None = None) -> Tabular:
