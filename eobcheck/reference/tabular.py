@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -100,6 +99,25 @@ def _days(dates: pd.Series) -> np.ndarray:
     ts = pd.to_datetime(pd.Series(dates).reset_index(drop=True), errors="coerce")
     days = ts.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
     return np.where(ts.isna().to_numpy(), -1, days)
+
+
+@dataclass
+class _PatternArrays:
+    """Note patterns of one kind as arrays (one entry per pattern row, in table order)."""
+
+    note: np.ndarray
+    at: np.ndarray
+    pattern: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    n_lo: np.ndarray
+    n_hi: np.ndarray
+    lo_ord: np.ndarray  # tabular order of a three-character range's ends (NaN otherwise)
+    hi_ord: np.ndarray
+    rank: np.ndarray  # order by (at_key, note_seq, pattern_seq)
+    qualifier: list[tuple[int, list[str]] | None]  # position and alternatives
+    rows: dict[str, np.ndarray]  # note key -> pattern rows
+    candidates: dict[str, tuple[np.ndarray, np.ndarray]]  # code -> rows and depths
 
 
 class _Tables(Mapping[str, pd.DataFrame]):
@@ -223,7 +241,7 @@ class Tabular:
 
     def _pattern_table(self, kind: str) -> pd.DataFrame:
         """The note patterns of ``kind`` (excludes1, excludes2), prepared on first use."""
-        cache: dict[str, pd.DataFrame] = self.__dict__.setdefault("_pattern_tables", {})
+        cache: dict[str, pd.DataFrame] = self.__dict__.setdefault("_pattern_tables_cache", {})
         if kind not in cache:
             notes = self.notes
             cache[kind] = self._prepare(notes[(notes["kind"] == kind) & notes["pattern"].notna()])
@@ -346,47 +364,145 @@ class Tabular:
         out["key"] = out["key"].astype(str)
         return out
 
-    def _named(self, kind: str, src: pd.Series, other: pd.Series) -> pd.DataFrame:
-        """For each position: the most specific note of ``kind`` above src that names other."""
-        hits = self._ancestors(src).merge(
-            self._pattern_table(kind), left_on="key", right_on="at_key"
-        )
-        empty = pd.DataFrame({"pos": pd.Series([], dtype=np.int64)})
-        if hits.empty:
-            return empty
-        oth = other.reset_index(drop=True).astype(str).to_numpy(dtype=object)[hits["pos"]]
-        hits["other"] = oth
-        ok = np.zeros(len(hits), dtype=bool)
-        other_s = hits["other"].astype(str)
-        other_ord = other_s.str[:3].map(self._cat_ord)
-        ordered = hits["lo_ord"].notna() & hits["hi_ord"].notna() & other_ord.notna()
-        ok |= (
-            ordered
-            & (other_ord >= hits["lo_ord"]).fillna(False)
-            & (other_ord <= hits["hi_ord"]).fillna(False)
-        ).to_numpy()
-        for key, idx in hits[~ordered].groupby(["n_lo", "n_hi"]).groups.items():
-            n_lo, n_hi = cast(tuple[int, int], key)
-            sub = other_s.loc[idx]
-            ok[idx] = (sub.str[:n_lo] >= hits.loc[idx, "lo"]).to_numpy() & (
-                sub.str[:n_hi] <= hits.loc[idx, "hi"]
-            ).to_numpy()
-        qualified = hits["qual_pos"].notna()
-        groups = hits[qualified].groupby(["qual_pos", "qual_chars"]).groups
-        for key, idx in groups.items():
-            qpos, qchars = cast(tuple[float, str], key)
-            start = int(qpos)
-            alts = str(qchars).split("|")
-            sub = other_s.loc[idx]
-            fits = np.zeros(len(idx), dtype=bool)
-            for alt in alts:
-                fits |= (sub.str[start : start + len(alt)] == alt).to_numpy()
-            ok[idx] &= fits
-        found = hits[ok].sort_values(
-            ["pos", "depth", "at_key", "note_seq", "pattern_seq"],
-            ascending=[True, False, True, True, True],
-        )
-        return found.drop_duplicates("pos")[["pos", "note", "at", "pattern"]]
+    def _pattern_arrays(self, kind: str) -> _PatternArrays:
+        """The note patterns of ``kind`` as plain arrays, with the rows per note key."""
+        cache: dict[str, _PatternArrays] = self.__dict__.setdefault("_pattern_arrays_cache", {})
+        if kind not in cache:
+            cols = ["kind", "at_key", "at", "note_seq", "pattern_seq", "note", "pattern"]
+            cols += ["lo", "hi", "qual_pos", "qual_chars"]
+            table = self._arrow("tabular_notes", cols)
+            has_pattern = table.column("pattern").is_valid().to_numpy(zero_copy_only=False)
+            sel = np.flatnonzero((_strings(table, "kind") == kind) & has_pattern)
+
+            def col(name: str) -> np.ndarray:
+                return _strings(table, name)[sel]
+
+            def num(name: str) -> np.ndarray:
+                out: np.ndarray = (
+                    table.column(name).to_numpy(zero_copy_only=False).astype("float64")[sel]
+                )
+                return out
+
+            at_key = col("at_key").astype(str)
+            lo, hi = col("lo"), col("hi")
+            n_lo = np.array([len(x) for x in lo], dtype=np.int64)
+            n_hi = np.array([len(x) for x in hi], dtype=np.int64)
+            # Three-character ranges follow the tabular order (C7A lies inside C00-C96).
+            whole = (n_lo == 3) & (n_hi == 3)
+            cat_ord = self._cat_ord
+            lo_ord = np.where(whole, pd.Series(lo).map(cat_ord).to_numpy(dtype="float64"), np.nan)
+            hi_ord = np.where(whole, pd.Series(hi).map(cat_ord).to_numpy(dtype="float64"), np.nan)
+            note_seq, pattern_seq = num("note_seq"), num("pattern_seq")
+            # a note's rank among notes at the same depth: at_key, note_seq, pattern_seq
+            rank = np.empty(len(sel), dtype=np.int64)
+            rank[np.lexsort((pattern_seq, note_seq, at_key))] = np.arange(len(sel))
+            rows: dict[str, list[int]] = {}
+            for i, k in enumerate(at_key.tolist()):
+                rows.setdefault(k, []).append(i)
+            qual_pos = num("qual_pos")
+            alts = [
+                None if np.isnan(q) else (int(q), str(c).split("|"))
+                for q, c in zip(qual_pos, col("qual_chars"), strict=True)
+            ]
+            cache[kind] = _PatternArrays(
+                note=col("note"),
+                at=col("at"),
+                pattern=col("pattern"),
+                lo=lo,
+                hi=hi,
+                n_lo=n_lo,
+                n_hi=n_hi,
+                lo_ord=lo_ord,
+                hi_ord=hi_ord,
+                rank=rank,
+                qualifier=alts,
+                rows={k: np.array(v, dtype=np.int64) for k, v in rows.items()},
+                candidates={},
+            )
+        return cache[kind]
+
+    def _category_keys(self) -> dict[str, list[tuple[str, int]]]:
+        """Per category, its blocks and chapter as (key, depth)."""
+        if "_category_keys_map" not in self.__dict__:
+            blocks = self._arrow("tabular_category_blocks", ["category", "block", "level"])
+            found: dict[str, list[tuple[str, int]]] = {}
+            for c, b, lvl in zip(
+                _strings(blocks, "category").tolist(),
+                _strings(blocks, "block").tolist(),
+                _strings(blocks, "level").tolist(),
+                strict=True,
+            ):
+                depth = _CHAPTER_DEPTH if lvl == "chapter" else _BLOCK_DEPTH
+                found.setdefault(str(c), []).append((str(b), depth))
+            self.__dict__["_category_keys_map"] = found
+        out: dict[str, list[tuple[str, int]]] = self.__dict__["_category_keys_map"]
+        return out
+
+    def _candidates(self, pat: _PatternArrays, code: str) -> tuple[np.ndarray, np.ndarray]:
+        """Pattern rows of the notes above ``code`` (each prefix, its blocks, its chapter)
+        and the depth each sits at; cached per code."""
+        got = pat.candidates.get(code)
+        if got is None:
+            keys = [(code[:k], k) for k in range(3, min(len(code), 7) + 1)]
+            if len(code) >= 3:
+                keys += self._category_keys().get(code[:3], [])
+            rows = [(pat.rows[k], d) for k, d in keys if k in pat.rows]
+            if rows:
+                got = (
+                    np.concatenate([r for r, _ in rows]),
+                    np.concatenate([np.full(len(r), d, dtype=np.int64) for r, d in rows]),
+                )
+            else:
+                got = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            pat.candidates[code] = got
+        return got
+
+    def _named(
+        self, pat: _PatternArrays, codes: list[str], src: np.ndarray, other: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For pairs of code numbers (src, other): the pair and the pattern row of the most
+        specific note above src that names other (pairs with none are left out)."""
+        cands = [self._candidates(pat, c) for c in codes]
+        count = np.array([len(r) for r, _ in cands], dtype=np.int64)
+        flat_row = np.concatenate([r for r, _ in cands]) if cands else np.zeros(0, np.int64)
+        flat_depth = np.concatenate([d for _, d in cands]) if cands else np.zeros(0, np.int64)
+        start = np.cumsum(count) - count
+        n = count[src]
+        pair = np.repeat(np.arange(len(src)), n)
+        step = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        at = np.repeat(start[src], n) + step
+        row, depth = flat_row[at], flat_depth[at]
+        oth = other[pair]
+        text = np.array(codes, dtype=object)
+        other_ord = pd.Series([c[:3] for c in codes], dtype=object).map(self._cat_ord)
+        o_ord = other_ord.to_numpy(dtype="float64")[oth]
+        lo_ord, hi_ord = pat.lo_ord[row], pat.hi_ord[row]
+        ordered = ~np.isnan(lo_ord) & ~np.isnan(hi_ord) & ~np.isnan(o_ord)
+        with np.errstate(invalid="ignore"):
+            ok = ordered & (o_ord >= lo_ord) & (o_ord <= hi_ord)
+        rest = np.flatnonzero(~ordered)
+        if len(rest):
+            width = int(max(pat.n_lo.max(initial=0), pat.n_hi.max(initial=0))) + 1
+            prefix = np.array([[c[:k] for k in range(width)] for c in codes], dtype=object)
+            r, o = row[rest], oth[rest]
+            lo_ok = prefix[o, pat.n_lo[r]] >= pat.lo[r]
+            hi_ok = prefix[o, pat.n_hi[r]] <= pat.hi[r]
+            ok[rest] = lo_ok.astype(bool) & hi_ok.astype(bool)
+        for i in np.flatnonzero(ok):
+            qual = pat.qualifier[row[i]]
+            if qual is not None:
+                q, alts = qual
+                c = text[oth[i]]
+                ok[i] = any(c[q : q + len(a)] == a for a in alts)
+        hit = np.flatnonzero(ok)
+        if not len(hit):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        # most specific first (deepest), then the tabular's order of notes and patterns
+        key = (8 - depth[hit]) * (len(pat.rank) + 1) + pat.rank[row[hit]]
+        order = np.lexsort((key, pair[hit]))
+        hp = pair[hit][order]
+        first = np.r_[True, hp[1:] != hp[:-1]]
+        return hp[first], row[hit][order][first]
 
     def _pairs(self, kind: str, a: pd.Series, b: pd.Series) -> pd.DataFrame:
         if len(a) != len(b):
@@ -395,27 +511,31 @@ class Tabular:
         pos_b, distinct_b = _distinct(b)
         width = len(distinct_b)
         codes, pairs = pd.factorize(pos_a.astype(np.int64) * width + pos_b)
-        ua = distinct_a.iloc[pairs // width].reset_index(drop=True)
-        ub = distinct_b.iloc[pairs % width].reset_index(drop=True)
-        none = pd.Series([None] * len(pairs), dtype="string")
+        # code numbers over the distinct codes of both sides
+        ids, names = pd.factorize(
+            pd.concat([distinct_a, distinct_b], ignore_index=True).to_numpy(dtype=object)
+        )
+        ia = ids[: len(distinct_a)][pairs // width].astype(np.int64)
+        ib = ids[len(distinct_a) :][pairs % width].astype(np.int64)
+        pat = self._pattern_arrays(kind)
+        names_list = [str(x) for x in names]
+        conflict = np.zeros(len(pairs), dtype=bool)
+        note = np.full(len(pairs), None, dtype=object)
+        note_at = np.full(len(pairs), None, dtype=object)
+        pattern = np.full(len(pairs), None, dtype=object)
+        # A's notes naming b are cited before b's notes naming a.
+        for src, oth in ((ib, ia), (ia, ib)):
+            pos, row = self._named(pat, names_list, src, oth)
+            conflict[pos] = True
+            note[pos], note_at[pos], pattern[pos] = pat.note[row], pat.at[row], pat.pattern[row]
         res = pd.DataFrame(
             {
-                "conflict": np.zeros(len(pairs), dtype=bool),
-                "note": none,
-                "note_at": none,
-                "pattern": none,
+                "conflict": conflict,
+                "note": pd.Series(note, dtype="string"),
+                "note_at": pd.Series(note_at, dtype="string"),
+                "pattern": pd.Series(pattern, dtype="string"),
             }
         )
-        # A's notes naming b are cited before b's notes naming a.
-        for src, oth in ((ub, ua), (ua, ub)):
-            found = self._named(kind, src, oth)
-            if found.empty:
-                continue
-            pos = found["pos"].to_numpy()
-            res.loc[pos, "conflict"] = True
-            res.loc[pos, "note"] = found["note"].to_numpy()
-            res.loc[pos, "note_at"] = found["at"].to_numpy()
-            res.loc[pos, "pattern"] = found["pattern"].to_numpy()
         out: pd.DataFrame = res.take(codes).set_axis(a.index)
         return out
 
