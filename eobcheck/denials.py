@@ -57,6 +57,9 @@ DENIAL_COLUMNS: Final = (
 )
 
 _CARC = re.compile(r"^(?:(CO|PR|OA|PI|CR)-?)?([A-Z]?\d{1,3}|[A-Z]\d?)$")
+# every rule that can explain a denial, as one bit each; sorted, so bit order is name order
+_RULE_NAMES: Final = tuple(sorted(frozenset().union(*EXPLAINED_BY.values())))
+_BITS: Final[dict[str, int]] = {name: 1 << i for i, name in enumerate(_RULE_NAMES)}
 
 
 def _denial_codes(carc: str, rarc: str) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -84,6 +87,100 @@ def _denial_codes(carc: str, rarc: str) -> tuple[tuple[str, ...], frozenset[str]
     return tuple(codes), frozenset(rules)
 
 
+def _has_denial_reason(carc: str) -> bool:
+    """Whether a CARC list names a diagnosis-related reason (16 counts: its RARCs decide)."""
+    for token in carc.split():
+        m = _CARC.match(token.upper())
+        if m and m.group(2) in DENIAL_CARCS:
+            return True
+    return False
+
+
+def _rule_mask(rules: frozenset[str]) -> int:
+    """The bits of ``rules``."""
+    mask = 0
+    for name in rules:
+        mask |= _BITS[name]
+    return mask
+
+
+def _rule_names(mask: int) -> list[str]:
+    """The rule names of the bits in ``mask``, sorted."""
+    return [name for i, name in enumerate(_RULE_NAMES) if (mask >> i) & 1]
+
+
+def _first_rows(line_ids: np.ndarray) -> np.ndarray:
+    """Per row, whether it is the first row of its line."""
+    if not len(line_ids):
+        return np.zeros(0, dtype=bool)
+    step = np.diff(line_ids)
+    if (step >= 0).all():  # ascending ids: each line's rows sit together
+        return np.concatenate(([True], step != 0))
+    return ~pd.Series(line_ids).duplicated().to_numpy(dtype=bool)
+
+
+def _group_or(keys: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``keys`` ascending, and the OR of the ``bits`` of each."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    return k[starts], np.bitwise_or.reduceat(bits[order], starts)
+
+
+def _or_by(keys: np.ndarray, bits: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """For each query key, its bits in a ``_group_or`` result (0 when absent)."""
+    if not len(keys):
+        return np.zeros(len(query), dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[pos] == query, bits[pos], np.int64(0))
+
+
+Grouped = tuple[np.ndarray, np.ndarray]
+
+
+def _found_bits(
+    findings: pd.DataFrame,
+    line_ids: np.ndarray,
+    first: np.ndarray,
+    claim_keys: np.ndarray,
+    wanted: int,
+) -> tuple[Grouped, Grouped, Grouped, Grouped]:
+    """Rule bits of the findings (only ``wanted`` rules) by line and by claim, and the bits of
+    those that come with a suggested fix, by line and by claim."""
+    name_codes, name_values = pd.factorize(findings["name"].to_numpy(dtype=object))
+    bit_of = np.array([_BITS.get(str(v), 0) for v in name_values] + [0], dtype=np.int64)
+    bits = bit_of[name_codes] & np.int64(wanted)
+    keep = np.flatnonzero(bits)
+    bits = bits[keep]
+    lines = findings["line_id"].to_numpy(dtype=np.int64)[keep]
+    suggestions = findings["suggestions"].to_numpy(dtype=object)[keep]
+    given = ~pd.isna(suggestions)
+    fix = np.zeros(len(keep), dtype=bool)
+    fix[given] = [len(s) > 0 for s in suggestions[given]]
+    # a finding's claim is the claim of its line's first row
+    first_pos = np.flatnonzero(first)
+    first_ids = line_ids[first_pos]
+    if len(first_ids) > 1 and not (first_ids[1:] > first_ids[:-1]).all():
+        order = np.argsort(first_ids, kind="stable")
+        first_ids, first_pos = first_ids[order], first_pos[order]
+    if len(first_ids):
+        at = np.minimum(np.searchsorted(first_ids, lines), len(first_ids) - 1)
+        known = first_ids[at] == lines
+    else:
+        at = np.zeros(len(lines), dtype=np.int64)
+        known = np.zeros(len(lines), dtype=bool)
+    lines, bits, fix = lines[known], bits[known], fix[known]
+    claims = claim_keys[first_pos[at[known]]]
+    return (
+        _group_or(lines, bits),
+        _group_or(lines[fix], bits[fix]),
+        _group_or(claims, bits),
+        _group_or(claims[fix], bits[fix]),
+    )
+
+
 def empty_denials() -> pd.DataFrame:
     """A denials frame with no rows."""
     return pd.DataFrame({c: pd.Series(dtype="object") for c in DENIAL_COLUMNS})
@@ -92,94 +189,68 @@ def empty_denials() -> pd.DataFrame:
 def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     """One row per diagnosis-related denied line (DENIAL_COLUMNS), explained or not."""
     f = ctx.frame
-    first = (~f["line_id"].duplicated()).to_numpy()
-    rows = np.flatnonzero(first & ctx.checked.to_numpy())
+    line_ids = f["line_id"].to_numpy(dtype=np.int64)
+    first = _first_rows(line_ids)
+    rows = np.flatnonzero(first & ctx.checked.to_numpy(dtype=bool))
     if not len(rows):
         return empty_denials()
-    # distinct (CARC list, RARC list) pairs are few: parse each once
-    carc_codes, carc_values = pd.factorize(f["carc"].take(rows).fillna(""))
-    rarc_codes, rarc_values = pd.factorize(f["rarc"].take(rows).fillna(""))
-    pair = carc_codes.astype(np.int64) * (len(rarc_values) + 1) + rarc_codes
-    codes, pair_values = pd.factorize(pair)
-    parsed = [
-        _denial_codes(
-            str(carc_values[int(v) // (len(rarc_values) + 1)]),
-            str(rarc_values[int(v) % (len(rarc_values) + 1)]),
-        )
-        for v in pair_values
-    ]
-    denial_values = np.empty(len(parsed) + 1, dtype=object)
-    denial_values[:] = [p[0] for p in parsed] + [()]
-    denial_codes = denial_values[codes]
-    denied = np.array([bool(p[0]) for p in parsed] + [False])[codes]
+    # distinct CARC lists are few: only lines whose CARCs name a diagnosis reason need a RARC look
+    carc_codes, carc_values = pd.factorize(f["carc"].array.take(rows))
+    candidate = np.array([_has_denial_reason(str(v)) for v in carc_values] + [False])
+    cand = np.flatnonzero(candidate[carc_codes])
+    if not len(cand):
+        return empty_denials()
+    rarc_codes, rarc_values = pd.factorize(f["rarc"].array.take(rows[cand]))
+    width = len(rarc_values) + 1
+    rarc_codes = np.where(rarc_codes < 0, width - 1, rarc_codes)  # missing: the "" slot
+    pair_codes, pair_values = pd.factorize(carc_codes[cand].astype(np.int64) * width + rarc_codes)
+    carcs = [*map(str, carc_values), ""]  # code -1 (missing) reads as no adjustment
+    rarcs = [*map(str, rarc_values), ""]
+    parsed = [_denial_codes(carcs[int(v) // width], rarcs[int(v) % width]) for v in pair_values]
+    pair_denied = np.array([bool(codes) for codes, _ in parsed], dtype=bool)
+    pair_mask = np.array([_rule_mask(rules) for _, rules in parsed], dtype=np.int64)
+    denied = pair_denied[pair_codes]
     if not denied.any():
         return empty_denials()
-    take = rows[denied]
-    lines = f[
-        [
-            "line_id",
-            "claim_id",
-            "line",
-            "billed",
-            "paid",
-            "source_file",
-            "source_sheet",
-            "source_row",
-        ]
-    ].take(take)
-    claim = ctx.claim_key.take(take)
-    # (line, rule that could explain it) pairs, one per line x rule
-    explainers = pd.DataFrame(
-        {"line_id": lines["line_id"].to_numpy(), "claim": claim.to_numpy(), "u": codes[denied]}
+    take = rows[cand[denied]]
+    pairs = pair_codes[denied]
+    explainable = pair_mask[pairs]
+    claim_keys = ctx.claim_key.to_numpy(dtype=np.int64)
+    line_bits, line_fix, claim_bits, claim_fix = _found_bits(
+        findings, line_ids, first, claim_keys, int(np.bitwise_or.reduce(pair_mask[pair_denied]))
     )
-    rule_sets = pd.Series([sorted(p[1]) for p in parsed], dtype="object")
-    explainers["rule"] = explainers["u"].map(rule_sets)
-    explainers = explainers.explode("rule").dropna(subset=["rule"])
-    # what was found, by line and by claim, and whether it came with a suggested fix
-    found = pd.DataFrame(
-        {
-            "line_id": findings["line_id"].to_numpy(dtype=np.int64),
-            "rule": findings["name"].to_numpy(dtype=object),
-            "fix": findings["suggestions"].map(len, na_action="ignore").fillna(0).to_numpy() > 0,
-        }
+    denied_lines = line_ids[take]
+    denied_claims = claim_keys[take]
+    on_line = _or_by(*line_bits, denied_lines) & explainable
+    explained_mask = (_or_by(*claim_bits, denied_claims) & explainable) | on_line
+    # a rule found on the line itself speaks for the line; otherwise the claim's findings do
+    fix = (on_line & _or_by(*line_fix, denied_lines)) | (
+        explained_mask & ~on_line & _or_by(*claim_fix, denied_claims)
     )
-    line_claim = pd.Series(ctx.claim_key.to_numpy()[first], index=f["line_id"].to_numpy()[first])
-    found["claim"] = found["line_id"].map(line_claim)
-    by_line = found.groupby(["line_id", "rule"], as_index=False)["fix"].any()
-    by_claim = found.groupby(["claim", "rule"], as_index=False)["fix"].any()
-    on_line = explainers.merge(by_line, on=["line_id", "rule"])
-    on_claim = explainers.merge(by_claim, on=["claim", "rule"])
-    matched = pd.concat([on_line, on_claim], ignore_index=True)
-    # the set of explaining rules per line as a bit mask, then one list per distinct mask
-    rule_codes, rule_names = pd.factorize(matched["rule"], sort=True)
-    matched["bit"] = np.left_shift(np.int64(1), rule_codes.astype(np.int64))
-    matched = matched.drop_duplicates(["line_id", "rule"])
-    masks = matched.groupby("line_id")["bit"].sum()
-    mask_codes, mask_values = pd.factorize(masks)
-    names = list(rule_names)
-    lists = np.empty(len(mask_values), dtype=object)
-    lists[:] = [[n for i, n in enumerate(names) if (int(v) >> i) & 1] for v in mask_values]
-    explained_by = pd.Series(lists[mask_codes], index=masks.index)
-    fixable = matched.groupby("line_id")["fix"].any()
-    ids = lines["line_id"]
-    paid = lines["paid"].fillna(0.0)
-    amount = (lines["billed"] - paid).where(lines["billed"].notna())
-    by = ids.map(explained_by)
+    explained = explained_mask != 0
+    mask_codes, mask_values = pd.factorize(explained_mask)
+    lists = [_rule_names(int(v)) for v in mask_values]
+    codes = [codes for codes, _ in parsed]
+    billed = f["billed"].to_numpy(dtype=float)[take]
+    paid = f["paid"].to_numpy(dtype=float)[take]
+    amount = billed - np.where(np.isnan(paid), 0.0, paid)
     out = pd.DataFrame(
         {
-            "claim_id": lines["claim_id"].astype("object").to_numpy(),
-            "line": lines["line"].astype("object").to_numpy(),
-            "codes": [list(c) for c in denial_codes[denied]],
-            "amount": amount.to_numpy(dtype=float),
-            "explained": by.notna().to_numpy(),
-            "explained_by": [b if isinstance(b, list) else [] for b in by],
-            "fixable": ids.map(fixable).astype("boolean").fillna(False).to_numpy(dtype=bool),
-            "file": lines["source_file"].to_numpy(dtype=object),
-            "sheet": lines["source_sheet"].to_numpy(dtype=object),
-            "row": lines["source_row"].to_numpy(),
+            "claim_id": f["claim_id"].array.take(take).astype("object"),
+            "line": f["line"].array.take(take).astype("object"),
+            "codes": [list(codes[p]) for p in pairs],
+            "amount": amount,
+            "explained": explained,
+            "explained_by": [
+                lists[c] if e else [] for c, e in zip(mask_codes, explained, strict=True)
+            ],
+            "fixable": fix != 0,
+            "file": f["source_file"].array.take(take).to_numpy(dtype=object),
+            "sheet": f["source_sheet"].array.take(take).to_numpy(dtype=object),
+            "row": f["source_row"].to_numpy(dtype=np.int64)[take],
         }
     )
-    return out.reset_index(drop=True)
+    return out
 
 
 def summarize(denials: pd.DataFrame) -> dict[str, float | int]:
