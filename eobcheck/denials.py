@@ -10,7 +10,7 @@ finding of a rule that can cause that code sits on the same line or the same cla
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -109,14 +109,31 @@ def _rule_names(mask: int) -> list[str]:
     return [name for i, name in enumerate(_RULE_NAMES) if (mask >> i) & 1]
 
 
-def _first_rows(line_ids: np.ndarray) -> np.ndarray:
-    """Per row, whether it is the first row of its line."""
+def _first_rows(line_ids: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Per row, whether it is the first row of its line; and whether the ids ascend."""
     if not len(line_ids):
-        return np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=bool), True
     step = np.diff(line_ids)
     if (step >= 0).all():  # ascending ids: each line's rows sit together
-        return np.concatenate(([True], step != 0))
-    return ~pd.Series(line_ids).duplicated().to_numpy(dtype=bool)
+        return np.concatenate(([True], step != 0)), True
+    return ~pd.Series(line_ids).duplicated().to_numpy(dtype=bool), False
+
+
+def _line_rows(
+    line_ids: np.ndarray, first: np.ndarray, ascending: bool, lines: np.ndarray
+) -> np.ndarray:
+    """The first row of each of ``lines`` in the frame, -1 for a line not in it."""
+    if not len(line_ids) or not len(lines):
+        return np.full(len(lines), -1, dtype=np.int64)
+    if ascending:  # the leftmost match is the line's first row
+        pos = np.searchsorted(line_ids, lines)
+        pos = np.minimum(pos, len(line_ids) - 1)
+    else:
+        starts = np.flatnonzero(first)
+        starts = starts[np.argsort(line_ids[starts], kind="stable")]
+        at = np.minimum(np.searchsorted(line_ids[starts], lines), len(starts) - 1)
+        pos = starts[at]
+    return np.where(line_ids[pos] == lines, pos, -1)
 
 
 def _group_or(keys: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,48 +154,38 @@ def _or_by(keys: np.ndarray, bits: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(keys[pos] == query, bits[pos], np.int64(0))
 
 
-Grouped = tuple[np.ndarray, np.ndarray]
+def _has_suggestions(values: np.ndarray) -> np.ndarray:
+    """Per finding, whether its suggestions are given and not empty."""
+    given = ~pd.isna(values)
+    out = np.zeros(len(values), dtype=bool)
+    out[given] = [len(v) > 0 for v in values[given]]
+    return out
 
 
-def _found_bits(
-    findings: pd.DataFrame,
-    line_ids: np.ndarray,
-    first: np.ndarray,
-    claim_keys: np.ndarray,
-    wanted: int,
-) -> tuple[Grouped, Grouped, Grouped, Grouped]:
-    """Rule bits of the findings (only ``wanted`` rules) by line and by claim, and the bits of
-    those that come with a suggested fix, by line and by claim."""
-    name_codes, name_values = pd.factorize(findings["name"].to_numpy(dtype=object))
-    bit_of = np.array([_BITS.get(str(v), 0) for v in name_values] + [0], dtype=np.int64)
-    bits = bit_of[name_codes] & np.int64(wanted)
-    keep = np.flatnonzero(bits)
-    bits = bits[keep]
-    lines = findings["line_id"].to_numpy(dtype=np.int64)[keep]
-    suggestions = findings["suggestions"].to_numpy(dtype=object)[keep]
-    given = ~pd.isna(suggestions)
-    fix = np.zeros(len(keep), dtype=bool)
-    fix[given] = [len(s) > 0 for s in suggestions[given]]
-    # a finding's claim is the claim of its line's first row
-    first_pos = np.flatnonzero(first)
-    first_ids = line_ids[first_pos]
-    if len(first_ids) > 1 and not (first_ids[1:] > first_ids[:-1]).all():
-        order = np.argsort(first_ids, kind="stable")
-        first_ids, first_pos = first_ids[order], first_pos[order]
-    if len(first_ids):
-        at = np.minimum(np.searchsorted(first_ids, lines), len(first_ids) - 1)
-        known = first_ids[at] == lines
-    else:
-        at = np.zeros(len(lines), dtype=np.int64)
-        known = np.zeros(len(lines), dtype=bool)
-    lines, bits, fix = lines[known], bits[known], fix[known]
-    claims = claim_keys[first_pos[at[known]]]
-    return (
-        _group_or(lines, bits),
-        _group_or(lines[fix], bits[fix]),
-        _group_or(claims, bits),
-        _group_or(claims[fix], bits[fix]),
-    )
+def _objects(values: list[Any], codes: np.ndarray) -> np.ndarray:
+    """An object array holding ``values[c]`` for each code: rows of one value share it."""
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    out: np.ndarray = table[codes]
+    return out
+
+
+def _text(values: Any) -> Any:
+    """A column of the text ``values`` of the given rows, typed as a frame types such text.
+
+    Without missing values a column is text throughout, so the type a frame gives one value
+    is the type of the whole column and the values need no per-row scan; otherwise the frame
+    types the object array itself.
+    """
+    missing = np.asarray(values.isna(), dtype=bool)
+    if len(values) and not missing.any():
+        dtype = pd.DataFrame({"v": np.asarray(values[:1], dtype=object)})["v"].dtype
+        if isinstance(values, pd.Categorical):  # the few categories typed, then taken per row
+            return pd.Series(values.categories.astype(dtype).array.take(values.codes))
+        return pd.Series(values.astype(dtype), copy=False)
+    if missing.all():
+        return pd.Series(np.asarray(values, dtype=object), dtype=object)
+    return np.asarray(values, dtype=object)
 
 
 def empty_denials() -> pd.DataFrame:
@@ -187,10 +194,13 @@ def empty_denials() -> pd.DataFrame:
 
 
 def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
-    """One row per diagnosis-related denied line (DENIAL_COLUMNS), explained or not."""
+    """One row per diagnosis-related denied line (DENIAL_COLUMNS), explained or not.
+
+    Rows with the same denial codes, or the same explaining rules, share one list object.
+    """
     f = ctx.frame
     line_ids = f["line_id"].to_numpy(dtype=np.int64)
-    first = _first_rows(line_ids)
+    first, ascending = _first_rows(line_ids)
     rows = np.flatnonzero(first & ctx.checked.to_numpy(dtype=bool))
     if not len(rows):
         return empty_denials()
@@ -216,37 +226,50 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     pairs = pair_codes[denied]
     explainable = pair_mask[pairs]
     claim_keys = ctx.claim_key.to_numpy(dtype=np.int64)
-    line_bits, line_fix, claim_bits, claim_fix = _found_bits(
-        findings, line_ids, first, claim_keys, int(np.bitwise_or.reduce(pair_mask[pair_denied]))
-    )
     denied_lines = line_ids[take]
     denied_claims = claim_keys[take]
-    on_line = _or_by(*line_bits, denied_lines) & explainable
-    explained_mask = (_or_by(*claim_bits, denied_claims) & explainable) | on_line
-    # a rule found on the line itself speaks for the line; otherwise the claim's findings do
-    fix = (on_line & _or_by(*line_fix, denied_lines)) | (
-        explained_mask & ~on_line & _or_by(*claim_fix, denied_claims)
+
+    # findings of rules that can explain a denial here, with the claim of their line
+    wanted = np.int64(np.bitwise_or.reduce(pair_mask[pair_denied]))
+    name_codes, name_values = pd.factorize(findings["name"])
+    bit_of = np.array([_BITS.get(str(v), 0) for v in name_values] + [0], dtype=np.int64)
+    picked = np.flatnonzero(bit_of[name_codes] & wanted)
+    found_rows = _line_rows(
+        line_ids, first, ascending, findings["line_id"].to_numpy(dtype=np.int64)[picked]
     )
+    picked = picked[found_rows >= 0]
+    found_rows = found_rows[found_rows >= 0]
+    bits = bit_of[name_codes[picked]]
+    found_lines = line_ids[found_rows]
+    found_claims = claim_keys[found_rows]
+    # a line's own findings belong to its claim too, so the claim's bits cover the line's
+    on_line = _or_by(*_group_or(found_lines, bits), denied_lines) & explainable
+    explained_mask = _or_by(*_group_or(found_claims, bits), denied_claims) & explainable
     explained = explained_mask != 0
+
+    # suggestions matter on claims with an explained line only; a rule found on the line
+    # itself speaks for the line, otherwise the claim's findings of that rule do
+    near = np.isin(found_claims, denied_claims[explained])
+    fix = _has_suggestions(findings["suggestions"].to_numpy(dtype=object)[picked[near]])
+    fix_bits = bits[near][fix]
+    line_fix = _or_by(*_group_or(found_lines[near][fix], fix_bits), denied_lines)
+    claim_fix = _or_by(*_group_or(found_claims[near][fix], fix_bits), denied_claims)
+    fixable = ((on_line & line_fix) | (explained_mask & ~on_line & claim_fix)) != 0
+
     mask_codes, mask_values = pd.factorize(explained_mask)
-    lists = [_rule_names(int(v)) for v in mask_values]
-    codes = [codes for codes, _ in parsed]
     billed = f["billed"].to_numpy(dtype=float)[take]
     paid = f["paid"].to_numpy(dtype=float)[take]
-    amount = billed - np.where(np.isnan(paid), 0.0, paid)
     out = pd.DataFrame(
         {
-            "claim_id": f["claim_id"].array.take(take).astype("object"),
-            "line": f["line"].array.take(take).astype("object"),
-            "codes": [list(codes[p]) for p in pairs],
-            "amount": amount,
+            "claim_id": _text(f["claim_id"].array.take(take)),
+            "line": pd.Series(f["line"].array.take(take).astype("object"), dtype=object),
+            "codes": _objects([list(codes) for codes, _ in parsed], pairs),
+            "amount": billed - np.where(np.isnan(paid), 0.0, paid),
             "explained": explained,
-            "explained_by": [
-                lists[c] if e else [] for c, e in zip(mask_codes, explained, strict=True)
-            ],
-            "fixable": fix != 0,
-            "file": f["source_file"].array.take(take).to_numpy(dtype=object),
-            "sheet": f["source_sheet"].array.take(take).to_numpy(dtype=object),
+            "explained_by": _objects([_rule_names(int(v)) for v in mask_values], mask_codes),
+            "fixable": fixable,
+            "file": _text(f["source_file"].array.take(take)),
+            "sheet": _text(f["source_sheet"].array.take(take)),
             "row": f["source_row"].to_numpy(dtype=np.int64)[take],
         }
     )

@@ -235,6 +235,14 @@ def test_sample_csv_and_xlsx_together() -> None:
     _assert_same(d, _oracle(ctx, findings))
 
 
+def test_sample_xlsx() -> None:
+    # every line has a sheet: the sheet column is text throughout
+    ctx, findings = _context(FIXTURES / "sample_eob.xlsx")
+    d = triage(ctx, findings)
+    assert len(d) == len(SAMPLE_DENIALS) and d["sheet"].notna().all()
+    _assert_same(d, _oracle(ctx, findings))
+
+
 @pytest.mark.parametrize("shift", [0, 5, 11])
 def test_rule_cases_with_denials(shift: int, tmp_path: Path) -> None:
     # every rule case file as one input of a single check: claims C1, C2... repeat per file
