@@ -143,13 +143,14 @@ class _Tables(Mapping[str, pd.DataFrame]):
 
     def arrow(self, name: str, columns: list[str]) -> pa.Table:
         """Columns of table ``name`` as an Arrow table (no pandas conversion)."""
-        return pq.read_table(self.path(name), columns=columns)
+        # ParquetFile reads one file without importing the dataset machinery (tens of ms)
+        return pq.ParquetFile(self.path(name)).read(columns=columns)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in TABLES:
             raise KeyError(name)
         if name not in self._read:
-            self._read[name] = pd.read_parquet(self.path(name))
+            self._read[name] = pq.ParquetFile(self.path(name)).read().to_pandas()
         return self._read[name]
 
     def __iter__(self) -> Iterator[str]:

@@ -21,6 +21,7 @@ from eobcheck.rules.facts import (
     Facts,
     IntArray,
     ObjArray,
+    Pairs,
     distinct,
     distinct_inverse,
     facts,
@@ -113,12 +114,12 @@ def excludes1_conflict(ctx: Context) -> Hits:
         `unrelated = [["M54.50", "M51.26"]]` (prefixes allowed), and it is not reported again.
     """
     fx = facts(ctx)
-    pairs = fx.claim_pairs()
-    if pairs.empty:
+    pairs = fx.pairs()
+    if not len(pairs):
         return fx.nothing()
     ncode = max(len(fx.codes), 1)
     # The tabular lookup runs once per distinct (a, b) code pair, then maps back.
-    uniq, inv = distinct_inverse(pairs["a"].to_numpy() * ncode + pairs["b"].to_numpy())
+    uniq, inv = distinct_inverse(pairs.a * ncode + pairs.b)
     codes = fx.code_text
     ua, ub = codes[uniq // ncode], codes[uniq % ncode]
     conflict, notes, note_at = _excludes1(fx.tabular, ua, ub)
@@ -137,19 +138,19 @@ def excludes1_conflict(ctx: Context) -> Hits:
     hit = np.flatnonzero(conflict[inv])
     if not len(hit):
         return fx.nothing()
-    row_b = pairs["row_b"].to_numpy()[hit]
-    pos_a = pairs["pos_a"].to_numpy()[hit]
+    row_b = pairs.row_b[hit]
+    pos_a = pairs.pos_a[hit]
     # one finding per later code (row_b): the earliest-listed partner, with a count of others
     width = int(pos_a.max()) + 1
     hit = hit[np.argsort(row_b * width + pos_a, kind="stable")]
-    row_b = pairs["row_b"].to_numpy()[hit]
+    row_b = pairs.row_b[hit]
     start = np.r_[True, row_b[1:] != row_b[:-1]]
     begin = np.flatnonzero(start)
     extra = np.diff(np.r_[begin, len(hit)]) - 1
     hit, rows = hit[begin], row_b[begin]
     pair = inv[hit]
-    pos_a = pairs["pos_a"].to_numpy()[hit]
-    pos_b = pairs["pos_b"].to_numpy()[hit]
+    pos_a = pairs.pos_a[hit]
+    pos_b = pairs.pos_b[hit]
     wide = max(int(pos_a.max()), int(pos_b.max())) + 1
 
     def head(key: int) -> str:
@@ -420,8 +421,8 @@ def laterality_conflict(ctx: Context) -> Hits:
         taken[rows] = True
 
     # Right + left codes of one condition where a bilateral code exists.
-    pairs = fx.claim_pairs()
-    sa, sb = fx.side[pairs["a"].to_numpy()], fx.side[pairs["b"].to_numpy()]
+    pairs = fx.pairs()
+    sa, sb = fx.side[pairs.a], fx.side[pairs.b]
     cand = np.flatnonzero(((sa == RIGHT) & (sb == LEFT)) | ((sa == LEFT) & (sb == RIGHT)))
     if len(cand):
         parts += _bilateral_hits(fx, pairs, cand, taken)
@@ -436,14 +437,14 @@ def laterality_conflict(ctx: Context) -> Hits:
 
 
 def _bilateral_hits(
-    fx: Facts, pairs: pd.DataFrame, cand: IntArray, taken: BoolArray
+    fx: Facts, pairs: Pairs, cand: IntArray, taken: BoolArray
 ) -> list[tuple[IntArray, ObjArray, ObjArray, ObjArray, ObjArray]]:
     """Rows, messages, suggestions, applicability and replacement for right + left pairs
     (``cand``) with a bilateral code valid on the date; marks the rows in ``taken``."""
     ctx = fx.ctx
     undot = fx.undotted
     ncode = max(len(fx.codes), 1)
-    inv, uniq = pd.factorize(pairs["a"].to_numpy()[cand] * ncode + pairs["b"].to_numpy()[cand])
+    inv, uniq = pd.factorize(pairs.a[cand] * ncode + pairs.b[cand])
     bilateral = np.array(
         [*_bilaterals(ctx, [(undot[k // ncode], undot[k % ncode]) for k in uniq]), None],
         dtype=object,
@@ -453,7 +454,7 @@ def _bilateral_hits(
     if not len(cand):
         return []
     # validity of the bilateral code on the date: once per distinct (pair, day)
-    day = pairs["day"].to_numpy()[cand]
+    day = pairs.day[cand]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
     kinv, kuniq = pd.factorize(inv * span + (day - dmin))
@@ -465,7 +466,7 @@ def _bilateral_hits(
     ok = ok_u[kinv]
     cand, kinv = cand[ok], kinv[ok]
     # the line-modifier finding wins; then the first pair per row
-    row_b = pairs["row_b"].to_numpy()[cand]
+    row_b = pairs.row_b[cand]
     keep = np.flatnonzero(~taken[row_b])
     keep = keep[~pd.Series(row_b[keep]).duplicated().to_numpy()]
     cand, kinv, rows = cand[keep], kinv[keep], row_b[keep]
@@ -474,9 +475,9 @@ def _bilateral_hits(
     codes = fx.code_text
     bil, title = bil_u[kinv], title_u[kinv]
     message = join(
-        codes[pairs["a"].to_numpy()[cand]],
+        codes[pairs.a[cand]],
         " and ",
-        codes[pairs["b"].to_numpy()[cand]],
+        codes[pairs.b[cand]],
         " on claim ",
         text_at(ctx, "claim_id", rows),
         " code the right and the left side of one condition; the bilateral code ",

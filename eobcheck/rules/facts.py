@@ -238,16 +238,36 @@ class Facts:
         claim), row_b (frame position of the first row holding b at pos_b), day (the earlier
         date of service of the two rows). Pairs come a-major in (position, row) order.
         """
+        p = self.pairs()
+        return pd.DataFrame(
+            {
+                "claim": p.claim,
+                "a": p.a,
+                "b": p.b,
+                "pos_a": p.pos_a,
+                "pos_b": p.pos_b,
+                "row_b": p.row_b,
+                "day": p.day,
+            }
+        )
+
+    def pairs(self) -> Pairs:
+        """``claim_pairs`` as arrays computed on first use (no frame is built)."""
         if "pairs" not in self._cache:
             self._cache["pairs"] = _claim_pairs(self)
-        out: pd.DataFrame = self._cache["pairs"]
+        out: Pairs = self._cache["pairs"]
         return out
 
     @property
     def first_used(self) -> BoolArray:
         """The first of the used (valid) diagnoses of each service line."""
         if "first_used" not in self._cache:
-            self._cache["first_used"] = self.position == _line_min(self.line_id, self.position)
+            lid, pos = self.line_id, self.position
+            if _ascending_within_lines(lid, pos):
+                # the smallest position of a line is its first row
+                self._cache["first_used"] = np.r_[True, lid[1:] != lid[:-1]][: len(lid)]
+            else:
+                self._cache["first_used"] = pos == _line_min(lid, pos)
         out: BoolArray = self._cache["first_used"]
         return out
 
@@ -381,18 +401,82 @@ def _dense(values: IntArray) -> tuple[IntArray, int]:
 
 
 def _line_min(line_id: IntArray, position: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    """Per row, the smallest ``position`` among the rows of its line."""
+    """Per row, the smallest ``position`` among the rows of its line (NaN ignored)."""
     if not len(line_id):
         return position.astype(np.float64)
+    values = position.astype(np.float64)
+    if bool((line_id[1:] >= line_id[:-1]).all()):
+        # readers list a line's rows together: one reduction per run of equal ids
+        start = np.flatnonzero(np.r_[True, line_id[1:] != line_id[:-1]])
+        low = np.fmin.reduceat(values, start)
+        out: npt.NDArray[np.float64] = np.repeat(low, np.diff(np.r_[start, len(values)]))
+        return out
     ids, k = _dense(line_id)
-    low = np.full(k, np.inf)
+    table = np.full(k, np.inf)
     # NaN positions are ignored, as a groupby minimum would
-    np.fmin.at(low, ids, position.astype(np.float64))
-    out: npt.NDArray[np.float64] = low[ids]
-    return out
+    np.fmin.at(table, ids, values)
+    found: npt.NDArray[np.float64] = table[ids]
+    return found
 
 
-def _claim_pairs(fx: Facts) -> pd.DataFrame:
+class Pairs:
+    """Ordered pairs of distinct codes on one claim, as arrays over the used rows of ``fx``.
+
+    ``ia`` and ``ib`` index the used rows holding a and b; the other fields are taken from
+    them when first asked for.
+    """
+
+    def __init__(self, fx: Facts, ia: IntArray, ib: IntArray) -> None:
+        self.fx, self.ia, self.ib = fx, ia, ib
+        self._got: dict[str, IntArray] = {}
+
+    def __len__(self) -> int:
+        return len(self.ia)
+
+    def _take(self, name: str, values: IntArray, at: IntArray) -> IntArray:
+        if name not in self._got:
+            self._got[name] = values[at]
+        return self._got[name]
+
+    @property
+    def claim(self) -> IntArray:
+        """Claim key of each pair."""
+        return self._take("claim", self.fx.claim, self.ia)
+
+    @property
+    def a(self) -> IntArray:
+        """Code id of the earlier-listed code."""
+        return self._take("a", self.fx.code_id, self.ia)
+
+    @property
+    def b(self) -> IntArray:
+        """Code id of the later-listed code."""
+        return self._take("b", self.fx.code_id, self.ib)
+
+    @property
+    def pos_a(self) -> IntArray:
+        """First position of a on the claim."""
+        return self._take("pos_a", self.fx.position, self.ia)
+
+    @property
+    def pos_b(self) -> IntArray:
+        """First position of b on the claim."""
+        return self._take("pos_b", self.fx.position, self.ib)
+
+    @property
+    def row_b(self) -> IntArray:
+        """Frame position of the first row holding b at pos_b."""
+        return self._take("row_b", self.fx.rows, self.ib)
+
+    @property
+    def day(self) -> IntArray:
+        """The earlier date of service of the two rows."""
+        if "day" not in self._got:
+            self._got["day"] = np.minimum(self.fx.day[self.ia], self.fx.day[self.ib])
+        return self._got["day"]
+
+
+def _claim_pairs(fx: Facts) -> Pairs:
     """Pairs of distinct codes per claim, built with integer arrays (no self-merge)."""
     claim = fx.claim_index
     # rows are ascending, so a stable sort on (claim, position) orders ties by row; exports
@@ -407,30 +491,26 @@ def _claim_pairs(fx: Facts) -> pd.DataFrame:
     m = len(order)
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return pd.DataFrame(
-            {k: empty for k in ("claim", "a", "b", "pos_a", "pos_b", "row_b", "day")}
-        )
+        return Pairs(fx, empty, empty)
     start = np.r_[True, c[1:] != c[:-1]]
     group = np.cumsum(start) - 1
     begin = np.flatnonzero(start)
-    size = np.bincount(group)
+    size = np.diff(np.r_[begin, m])
     # each entry pairs with every later entry of its claim
     later = size[group] - (np.arange(m) - begin[group]) - 1
     a = np.repeat(np.arange(m), later)
     offset = np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
     b = a + 1 + offset
-    ia, ib = order[a], order[b]
-    return pd.DataFrame(
-        {
-            "claim": fx.claim[ia],
-            "a": fx.code_id[ia],
-            "b": fx.code_id[ib],
-            "pos_a": fx.position[ia],
-            "pos_b": fx.position[ib],
-            "row_b": fx.rows[ib],
-            "day": np.minimum(fx.day[ia], fx.day[ib]),
-        }
-    )
+    return Pairs(fx, order[a], order[b])
+
+
+def _ascending_within_lines(line_id: IntArray, position: npt.NDArray[Any]) -> bool:
+    """Whether line ids never decrease and positions rise within each line (readers list a
+    line's diagnoses in order): then a line's first row holds its smallest position."""
+    if len(line_id) < 2:
+        return True
+    same = line_id[1:] == line_id[:-1]
+    return bool((line_id[1:] >= line_id[:-1]).all() and (position[1:] > position[:-1])[same].all())
 
 
 def _family(code: str, ranges: dict[str, tuple[tuple[int, int], ...]]) -> str | None:
@@ -470,31 +550,51 @@ def facts(ctx: Context) -> Facts:
         return cached
     f = ctx.frame
     dx = ctx.dx
-    use = (ctx.checked & ctx.has_dx & (dx["status"] == "valid")).fillna(False).to_numpy(bool)
+    listed = ctx.checked.to_numpy(dtype=bool, na_value=False) & ctx.has_dx.to_numpy(
+        dtype=bool, na_value=False
+    )
+    status = dx["status"]
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        cats = list(status.cat.categories)
+        valid = status.cat.codes.to_numpy() == (cats.index("valid") if "valid" in cats else -2)
+    else:
+        valid = (status == "valid").to_numpy(dtype=bool, na_value=False)
+    use = listed & valid
     rows = np.flatnonzero(use).astype(np.int64)
-    # Factorized in Arrow, then taken: no Python string per row.
-    code_id, codes = pd.factorize(dx["normalized"].take(rows))
+    # Hashed in Arrow over the whole column (no string take), then numbered in order of
+    # first appearance among the used rows, as factorizing the used rows would number them.
+    full_id, full_codes = pd.factorize(dx["normalized"])
+    code_id, which = pd.factorize(full_id[rows])
+    codes = np.asarray(full_codes, dtype=object)[which]
     dates = f["date_of_service"].to_numpy(dtype="datetime64[ns]")[rows]
-    day = dates.astype("datetime64[D]").astype(np.int64)
+    day = dates.view(np.int64) // _NS_PER_DAY  # used rows have a date
     claim = ctx.claim_key.to_numpy()[rows].astype(np.int64)
     all_lines = f["line_id"].to_numpy().astype(np.int64)
     line_id = all_lines[rows]
-    all_pos = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)
-    position = np.nan_to_num(all_pos[rows], nan=0).astype(np.int64)
+    position = f["dx_position"].to_numpy(dtype="int64", na_value=0)[rows]
     # First-listed among every diagnosis of the line, valid or not: a retired code in
     # position 1 still comes first.
-    listed = (ctx.checked & ctx.has_dx).to_numpy(bool)
-    first_pos = _line_min(all_lines, np.where(listed, all_pos, np.inf))[rows]
+    listed_at = np.flatnonzero(listed)
+    listed_line = all_lines[listed_at]
+    listed_pos = f["dx_position"].to_numpy(dtype="int64", na_value=0)[listed_at]
+    if _ascending_within_lines(listed_line, listed_pos):
+        # the first listed row of a line holds its smallest position
+        starts = np.zeros(len(f), dtype=bool)
+        starts[listed_at[np.r_[True, listed_line[1:] != listed_line[:-1]][: len(listed_at)]]] = True
+        first = starts[rows]
+    else:
+        all_pos = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)
+        first = position == _line_min(all_lines, np.where(listed, all_pos, np.inf))[rows]
     out = Facts(
         ctx=ctx,
         rows=rows,
         code_id=code_id.astype(np.int64),
-        codes=pd.Index(np.asarray(codes, dtype=object), dtype=object),
+        codes=pd.Index(codes, dtype=object),
         day=day,
         claim=claim,
         line_id=line_id,
         position=position,
-        first=position == first_pos,
+        first=first,
     )
     ctx.cache[_ATTR] = out
     return out
