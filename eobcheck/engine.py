@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from eobcheck import model
 from eobcheck.config import Settings, load_columns
@@ -19,11 +22,13 @@ from eobcheck.denials import summarize, triage
 from eobcheck.errors import EobcheckError, InputError
 from eobcheck.readers import SUPPORTED_SUFFIXES, read, read_file
 from eobcheck.readers.base import ReadResult
+from eobcheck.readers.values import dictionary
 from eobcheck.readers.x12 import join_results
 from eobcheck.reference import Reference, get_reference
 from eobcheck.report import FINDING_COLUMNS, InputInfo, Report, Stats, build_stats, empty_findings
 from eobcheck.rule import Hits, Rule, Severity, select
 from eobcheck.rules import RULES
+from eobcheck.rules.records import REJECT_REASONS
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,18 +58,69 @@ class Context:
         return pd.Series(lookup[files.cat.codes.to_numpy()], index=files.index)
 
     @cached_property
+    def _lines(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """(first row of each service line, the line of each row), lines in frame order."""
+        ids = self.frame["line_id"].to_numpy()
+        step = np.diff(ids)
+        if (step >= 0).all():  # a line's rows are adjacent (every reader builds it so)
+            starts = np.concatenate(([True], step != 0))[: len(ids)]
+            return np.flatnonzero(starts), np.cumsum(starts, dtype=np.intp) - 1
+        of_row, _ = pd.factorize(ids)
+        first = np.flatnonzero(~pd.Series(ids).duplicated().to_numpy())
+        return first, of_row.astype(np.intp)
+
+    @property
+    def line_first(self) -> npt.NDArray[np.intp]:
+        """Position of the first row of each service line (its first diagnosis position)."""
+        return self._lines[0]
+
+    @property
+    def line_of_row(self) -> npt.NDArray[np.intp]:
+        """Per row, the index of its service line in ``line_first``."""
+        return self._lines[1]
+
+    def first_rows(self, mask: pd.Series | npt.NDArray[np.bool_]) -> pd.Series:
+        """Narrow ``mask`` to the first row of each service line."""
+        values = mask.to_numpy(dtype=bool) if isinstance(mask, pd.Series) else mask
+        out = np.zeros(len(self.frame), dtype=bool)
+        first = self.line_first
+        out[first] = values[first]
+        return pd.Series(out, index=self.frame.index)
+
+    @cached_property
+    def _claims(self) -> tuple[npt.NDArray[np.int64], int]:
+        """Per line, an integer per distinct stripped claim id (-1 when blank or missing), and
+        how many distinct ids there are."""
+        codes, distinct = dictionary(self.frame["claim_id"].take(self.line_first))
+        # ids are stripped by the readers; a frame built elsewhere may differ in spaces only
+        stripped = pc.utf8_trim_whitespace(distinct)
+        if not pc.all(pc.equal(stripped, distinct)).as_py():
+            again, distinct_stripped = pd.factorize(np.asarray(stripped.to_pylist(), dtype=object))
+            codes = np.append(again, -1)[codes]
+            stripped = pa.array(np.asarray(distinct_stripped, dtype=object), pa.string())
+        blank = np.append(np.asarray(pc.equal(stripped, ""), dtype=bool), True)
+        return np.where(blank[codes], -1, codes), len(stripped)
+
+    @cached_property
+    def reject_code(self) -> npt.NDArray[np.int8]:
+        """Per row, the index in REJECT_REASONS of why its line is not checked, -1 if it is."""
+        no_claim = self._claims[0] < 0
+        no_date = self.frame["date_of_service"].take(self.line_first).isna().to_numpy()
+        line_code = np.where(no_claim, 1, np.where(no_date, 0, -1)).astype(np.int8)
+        return line_code[self.line_of_row]
+
+    @cached_property
     def rejected(self) -> pd.Series:
         """Per row, why its line cannot be checked (null when it can)."""
-        f = self.frame
-        reason = pd.Series(pd.NA, index=f.index, dtype="string")
-        claim = f["claim_id"].str.strip()
-        reason = reason.mask(f["date_of_service"].isna(), "invalid-date")
-        return reason.mask(claim.isna() | (claim == ""), "missing-claim-id")
+        cats = pd.Index(list(REJECT_REASONS), dtype="string")
+        return pd.Series(
+            pd.Categorical.from_codes(self.reject_code, categories=cats), index=self.frame.index
+        )
 
     @cached_property
     def checked(self) -> pd.Series:
         """Rows of lines that are checked (not rejected)."""
-        return self.rejected.isna()
+        return pd.Series(self.reject_code < 0, index=self.frame.index)
 
     @cached_property
     def has_dx(self) -> pd.Series:
@@ -78,6 +134,12 @@ class Context:
         use = self.checked & self.has_dx
         codes = self.frame["dx_value"].where(use)
         return self.reference.check(codes, self.frame["date_of_service"])
+
+    @cached_property
+    def dx_ids(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+        """Per row, an integer id of its normalized diagnosis (-1 when none); the codes."""
+        ids, codes = pd.factorize(self.dx["normalized"])
+        return ids.astype(np.int64), np.asarray(codes, dtype=object)
 
     @cached_property
     def denied(self) -> pd.Series:
@@ -95,11 +157,14 @@ class Context:
 
     @cached_property
     def claim_key(self) -> pd.Series:
-        """An integer per (file, claim id): claims are per input file."""
+        """An integer per (file, claim id): claims are per input file; -1 per file for lines
+        without a claim id."""
         f = self.frame
-        files = f["source_file"].astype("category").cat.codes.to_numpy(dtype=np.int64)
-        claims, uniques = pd.factorize(f["claim_id"].str.strip())
-        return pd.Series(files * (len(uniques) + 1) + claims, index=f.index)
+        first = self.line_first
+        files = f["source_file"].take(first).astype("category").cat.codes.to_numpy(np.int64)
+        claims, distinct = self._claims
+        key = files * (distinct + 1) + claims
+        return pd.Series(key[self.line_of_row], index=f.index)
 
 
 def _first(value: Any) -> str | None:
@@ -372,18 +437,18 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _stats(ctx: Context, findings: pd.DataFrame, inputs: list[InputInfo]) -> Stats:
     f = ctx.frame
-    first = (~f["line_id"].duplicated()).to_numpy()
-    files = f["source_file"].astype("category")
-    file_code = files.cat.codes.to_numpy()[first]
-    reason_code, reasons = pd.factorize(_objects(ctx.rejected)[first])
+    first = ctx.line_first
+    files = f["source_file"].take(first).astype("category")
+    file_code = files.cat.codes.to_numpy()
+    reason_code = ctx.reject_code[first]
     per_file: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(files.cat.categories):
         here = file_code == i
-        counts = np.bincount(reason_code[here & (reason_code >= 0)], minlength=len(reasons))
+        counts = np.bincount(reason_code[here & (reason_code >= 0)], minlength=len(REJECT_REASONS))
         per_file[str(name)] = {
             "read": int(here.sum()),
             "rejected": int(counts.sum()),
-            "reasons": {str(r): int(c) for r, c in zip(reasons, counts, strict=True) if c},
+            "reasons": {r: int(c) for r, c in zip(REJECT_REASONS, counts, strict=True) if c},
         }
     for info in inputs:
         got = per_file.get(info.path, {"read": 0, "rejected": 0, "reasons": {}})
@@ -395,11 +460,12 @@ def _stats(ctx: Context, findings: pd.DataFrame, inputs: list[InputInfo]) -> Sta
         info.rows_rejected = got["rejected"]
         info.rows_checked = got["read"] - got["rejected"]
         info.rejected_reasons = got["reasons"]
-    checked = ctx.checked
+    checked = ctx.checked.to_numpy()
+    claims = ctx.claim_key.to_numpy()[first][reason_code < 0]
     return build_stats(
         findings,
         inputs,
-        claims=int(ctx.claim_key[checked].nunique()),
-        lines=int(f.loc[checked, "line_id"].nunique()),
-        diagnoses=int((checked & ctx.has_dx).sum()),
+        claims=len(pd.unique(claims)),
+        lines=int((reason_code < 0).sum()),
+        diagnoses=int((checked & ctx.has_dx.to_numpy()).sum()),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
@@ -12,10 +12,8 @@ from eobcheck.rule import Hits, Severity, rule
 if TYPE_CHECKING:
     from eobcheck.engine import Context
 
-
-def _first_row_of_line(ctx: Context, mask: pd.Series) -> pd.Series:
-    """Narrow ``mask`` to one row per service line (its first diagnosis position)."""
-    return mask & ~ctx.frame["line_id"].duplicated()
+#: why a line is not checked (Context.reject_code indexes it)
+REJECT_REASONS: Final = ("invalid-date", "missing-claim-id")
 
 
 @rule(
@@ -43,7 +41,7 @@ def invalid_date(ctx: Context) -> Hits:
     Fix:
         Correct the date in the export (or in the practice-management system) and check again.
     """
-    mask = _first_row_of_line(ctx, ctx.rejected == "invalid-date")
+    mask = ctx.first_rows(ctx.reject_code == REJECT_REASONS.index("invalid-date"))
     raw = ctx.frame["date_raw"][mask].fillna("").str.strip()
     message = (
         'Date of service "' + raw + '" cannot be read; write it as YYYY-MM-DD or '
@@ -83,7 +81,7 @@ def missing_claim_id(ctx: Context) -> Hits:
     Fix:
         Fill in the claim number, or remove summary rows from the export.
     """
-    mask = _first_row_of_line(ctx, ctx.rejected == "missing-claim-id")
+    mask = ctx.first_rows(ctx.reject_code == REJECT_REASONS.index("missing-claim-id"))
     return Hits(
         mask,
         "The claim number is empty; this line was not checked.",
@@ -119,19 +117,22 @@ def duplicate_diagnosis(ctx: Context) -> Hits:
     use = (ctx.checked & ctx.has_dx).to_numpy(dtype=bool)
     rows = np.flatnonzero(use)
     # integer keys: (claim, normalized code) -> the first position that code is listed at
-    code, codes = pd.factorize(ctx.dx["normalized"].take(rows))
-    key = ctx.claim_key.to_numpy()[rows].astype(np.int64) * (len(codes) + 1) + code
+    code, codes = ctx.dx_ids
+    key = ctx.claim_key.to_numpy()[rows] * (len(codes) + 1) + code[rows]
+    group, _ = pd.factorize(key)
     at = f["dx_position"].to_numpy(dtype="float64", na_value=np.nan)[rows]
-    first_at = pd.Series(at).groupby(key).transform("min").to_numpy()
+    lowest = np.full(group.max(initial=-1) + 1, np.inf)
+    np.minimum.at(lowest, group, at)
+    first_at = lowest[group]
     dup = at > first_at
     mask = pd.Series(False, index=f.index)
     mask.iloc[rows[dup]] = True
     hit = f.index[rows[dup]]
-    norm = ctx.dx["normalized"].take(rows[dup]).set_axis(hit)
+    norm = pd.Series(codes.take(code[rows[dup]]), index=hit, dtype="string")
     first = pd.Series(first_at[dup], index=hit)
     pos = pd.Series(at[dup], index=hit)
     message = (
-        norm.astype("string")
+        norm
         + " is listed twice on claim "
         + f["claim_id"].take(rows[dup]).set_axis(hit)
         + ": at diagnosis positions "
@@ -170,13 +171,17 @@ def missing_diagnosis(ctx: Context) -> Hits:
     Fix:
         Add the diagnosis codes from the medical record.
     """
-    checked = ctx.checked
+    checked = ctx.checked.to_numpy()
     if ctx.no_dx_files:  # an 835 has no diagnoses to miss: its note says which file to add
         files = ctx.frame["source_file"].astype("object")
-        checked = checked & ~files.isin(ctx.no_dx_files)
-    key = ctx.claim_key
-    any_dx = (ctx.has_dx & checked).groupby(key).transform("any")
-    first = checked & ~key.where(checked).duplicated()
-    mask = checked & ~any_dx & first
+        checked = checked & ~files.isin(ctx.no_dx_files).to_numpy()
+    rows = np.flatnonzero(checked)
+    claim, _ = pd.factorize(ctx.claim_key.to_numpy()[rows])
+    with_dx = np.zeros(claim.max(initial=-1) + 1, dtype=bool)
+    with_dx[claim[ctx.has_dx.to_numpy()[rows]]] = True
+    first_row = np.full(len(with_dx), len(checked), dtype=np.intp)
+    np.minimum.at(first_row, claim, rows)
+    mask = pd.Series(False, index=ctx.frame.index)
+    mask.iloc[first_row[~with_dx]] = True
     message = "Claim " + ctx.frame["claim_id"][mask] + " has no diagnosis code; add at least one."
     return Hits(mask, message.astype("object"), column=ctx.header_of("dx", mask))
