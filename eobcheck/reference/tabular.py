@@ -590,6 +590,19 @@ class Tabular:
         flags = mce_flags[safe] & hit[:, None]
         return pd.DataFrame(flags, columns=list(MCE_COLUMNS), index=codes.index)
 
+    def mce_flags_ever(self, codes: pd.Series) -> pd.DataFrame:
+        """Per code: whether the MCE gives it each flag on any date (a superset of
+        ``mce_flags`` on every date; lets callers skip the date lookup for other codes)."""
+        mce_codes, mce_ids, _, _, mce_flags = self._mce_index
+        pos, norm = _distinct(codes)
+        ids = mce_codes.get_indexer(pd.Index(norm.to_numpy(dtype=object))).astype(np.int64)
+        ever = np.zeros((len(mce_codes) + 1, mce_flags.shape[1]), dtype=bool)
+        if len(mce_ids):
+            start = np.flatnonzero(np.r_[True, mce_ids[1:] != mce_ids[:-1]])
+            ever[mce_ids[start]] = np.logical_or.reduceat(mce_flags, start, axis=0)
+        found = ever[np.where(ids < 0, len(mce_codes), ids)][pos]
+        return pd.DataFrame(found, columns=list(MCE_COLUMNS), index=codes.index)
+
     def is_external_cause(self, codes: pd.Series) -> pd.Series:
         """Whether each code lies in the external-cause chapter (V00-Y99)."""
         pos, norm = _distinct(codes)

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from eobcheck.reference.tabular import Tabular, load_tabular
+from eobcheck.reference.tabular import MCE_COLUMNS, Tabular, load_tabular
 from eobcheck.rule import Hits
 
 if TYPE_CHECKING:
@@ -207,29 +209,38 @@ class Facts:
         out: pd.DataFrame = self._cache["seventh"]
         return out
 
-    def _mce_distinct(self) -> tuple[pd.DataFrame, IntArray]:
-        """MCE flags per distinct (code, day) of the used rows, and each row's index into them."""
-        if "mce" not in self._cache:
-            # MCE spans change a few times a year: look up distinct (code, day) pairs only.
-            dmin = int(self.day.min()) if len(self.day) else 0
-            span = int(self.day.max()) - dmin + 1 if len(self.day) else 1
-            uniq, inv = distinct_inverse(self.code_id * span + (self.day - dmin))
-            codes = pd.Series(self.code_text[uniq // span], dtype=object)
-            dates = pd.Series((uniq % span + dmin) * _NS_PER_DAY).astype("datetime64[ns]")
-            self._cache["mce"] = (self.tabular.mce_flags(codes, dates), inv)
-        out: tuple[pd.DataFrame, IntArray] = self._cache["mce"]
-        return out
+    def _mce_lookup(self, at: IntArray) -> tuple[pd.DataFrame, IntArray]:
+        """MCE flags per distinct (code, day) of the used rows ``at``, and each row's index
+        into them."""
+        code_id, day = self.code_id[at], self.day[at]
+        # MCE spans change a few times a year: look up distinct (code, day) pairs only.
+        dmin = int(day.min()) if len(day) else 0
+        span = int(day.max()) - dmin + 1 if len(day) else 1
+        uniq, inv = distinct_inverse(code_id * span + (day - dmin))
+        codes = pd.Series(self.code_text[uniq // span], dtype=object)
+        dates = pd.Series((uniq % span + dmin) * _NS_PER_DAY).astype("datetime64[ns]")
+        return self.tabular.mce_flags(codes, dates), inv
 
     def mce_flag(self, name: str) -> BoolArray:
         """One MCE flag (a column of ``Tabular.mce_flags``) in effect on each used row's date."""
-        flags, inv = self._mce_distinct()
-        out: BoolArray = flags[name].to_numpy(dtype=bool)[inv]
+        key = "mce:" + name
+        if key not in self._cache:
+            if "mce_ever" not in self._cache:
+                codes = pd.Series(self.code_text, dtype=object)
+                self._cache["mce_ever"] = self.tabular.mce_flags_ever(codes)
+            # Most flags belong to few codes: dates are looked up for those codes' rows only.
+            maybe = self._cache["mce_ever"][name].to_numpy(dtype=bool)[self.code_id]
+            at = np.flatnonzero(maybe)
+            if len(at):
+                flags, inv = self._mce_lookup(at)
+                maybe[at] = flags[name].to_numpy(dtype=bool)[inv]
+            self._cache[key] = maybe
+        out: BoolArray = self._cache[key]
         return out
 
     def mce(self) -> pd.DataFrame:
         """MCE flags in effect on each used row's date (columns as ``Tabular.mce_flags``)."""
-        flags, _ = self._mce_distinct()
-        return pd.DataFrame({c: self.mce_flag(c) for c in flags.columns})
+        return pd.DataFrame({c: self.mce_flag(c) for c in MCE_COLUMNS})
 
     def claim_pairs(self) -> pd.DataFrame:
         """Every ordered pair of distinct codes on one claim (a listed before b).
@@ -288,8 +299,8 @@ class Facts:
                 self._cache[key] = (codes, pd.Index(col.cat.categories))
             else:
                 first, of = self.lines
-                inv, uniq = pd.factorize(col.take(self.rows[first]))
-                self._cache[key] = (inv.astype(np.int64)[of], pd.Index(uniq))
+                inv, uniq = _factorize_runs(col.take(self.rows[first]))
+                self._cache[key] = (inv[of], pd.Index(uniq))
         out: tuple[IntArray, pd.Index] = self._cache[key]
         return out
 
@@ -328,16 +339,23 @@ class Facts:
         out: npt.NDArray[np.int8] = got[np.where(inv < 0, len(values), inv)]
         return out
 
-    def family_id(self, ranges: dict[str, tuple[tuple[int, int], ...]]) -> IntArray:
-        """Per used row, the index in ``ranges`` of its line's procedure family (-1: none)."""
+    def family_id(
+        self, ranges: dict[str, tuple[tuple[int, int], ...]], at: IntArray | None = None
+    ) -> IntArray:
+        """Per used row (or per row of ``at``), the index in ``ranges`` of its line's procedure
+        family (-1: none)."""
         key = "family:" + repr(sorted(ranges.items()))
         if key not in self._cache:
             names = list(ranges)
-            inv, values = self.column("procedure")
+            _, values = self.column("procedure")
             fam = [_family(p, ranges) for p in values]
-            ids = np.array([-1 if f is None else names.index(f) for f in fam] + [-1], np.int64)
-            self._cache[key] = ids[np.where(inv < 0, len(values), inv)]
-        out: IntArray = self._cache[key]
+            self._cache[key] = np.array(
+                [-1 if f is None else names.index(f) for f in fam] + [-1], np.int64
+            )
+        ids: IntArray = self._cache[key]
+        inv, values = self.column("procedure")
+        pick = inv if at is None else inv[at]
+        out: IntArray = ids[np.where(pick < 0, len(values), pick)]
         return out
 
     def procedure_family(self, ranges: dict[str, tuple[tuple[int, int], ...]]) -> pd.Series:
@@ -350,22 +368,27 @@ class Facts:
         """Whether each used row's line gives diagnosis pointers."""
         return self.per_value("dx_pointers", bool)
 
-    def pointed(self) -> BoolArray:
-        """Whether each used row's diagnosis is pointed to by its line (True: no pointers)."""
+    def pointed(self, at: IntArray | None = None) -> BoolArray:
+        """Whether each used row's (or each row of ``at``'s) diagnosis is pointed to by its
+        line (True: no pointers)."""
+        inv, values = self.column("dx_pointers")
+        if not values:
+            return np.ones(len(self.rows) if at is None else len(at), dtype=bool)
+        if at is not None:
+            return self._pointed(inv[at], self.position[at], values)
         if "pointed" not in self._cache:
-            inv, values = self.column("dx_pointers")
-            if not values:
-                self._cache["pointed"] = np.ones(len(self.rows), dtype=bool)
-            else:
-                # distinct (pointers, position) pairs as one integer each
-                key = np.where(inv < 0, len(values), inv) * 64 + np.clip(self.position, 0, 63)
-                kuniq, kinv = distinct_inverse(key)
-                texts = [*values, ""]
-                ok = np.array(
-                    [_points_at(texts[int(k) // 64], int(k) % 64) for k in kuniq], dtype=bool
-                )
-                self._cache["pointed"] = ok[kinv]
+            self._cache["pointed"] = self._pointed(inv, self.position, values)
         out: BoolArray = self._cache["pointed"]
+        return out
+
+    @staticmethod
+    def _pointed(inv: IntArray, position: IntArray, values: list[str]) -> BoolArray:
+        # distinct (pointers, position) pairs as one integer each
+        key = np.where(inv < 0, len(values), inv) * 64 + np.clip(position, 0, 63)
+        kuniq, kinv = distinct_inverse(key)
+        texts = [*values, ""]
+        ok = np.array([_points_at(texts[int(k) // 64], int(k) % 64) for k in kuniq], dtype=bool)
+        out: BoolArray = ok[kinv]
         return out
 
     def at(self, name: str, selected: BoolArray) -> ObjArray:
@@ -502,6 +525,32 @@ def _claim_pairs(fx: Facts) -> Pairs:
     offset = np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
     b = a + 1 + offset
     return Pairs(fx, order[a], order[b])
+
+
+def _factorize_runs(values: pd.Series) -> tuple[IntArray, Any]:
+    """``pd.factorize`` of ``values``, hashing one value per run of equal neighbours.
+
+    Consecutive lines often repeat a field (a claim's patient, modifiers): comparing
+    neighbours in Arrow costs a fraction of hashing every value. A sample decides whether
+    the runs are long enough to pay for the comparison.
+    """
+    n = len(values)
+    arr = pa.array(values.array) if isinstance(values.dtype, pd.StringDtype) else None
+    if arr is None or n < 4096:
+        inv, uniq = pd.factorize(values)
+        return inv.astype(np.int64), uniq
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    sample = arr.slice(0, 4096)
+    changes = pc.not_equal(sample.slice(1), sample.slice(0, 4095)).fill_null(True)
+    if pc.sum(changes).as_py() > 2048:
+        inv, uniq = pd.factorize(values)
+        return inv.astype(np.int64), uniq
+    # a null never equals its neighbour, so every null starts a run (factorized to -1)
+    change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).fill_null(True)
+    starts = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
+    inv, uniq = pd.factorize(values.take(starts))
+    return np.repeat(inv.astype(np.int64), np.diff(np.r_[starts, n])), uniq
 
 
 def _ascending_within_lines(line_id: IntArray, position: npt.NDArray[Any]) -> bool:

@@ -71,19 +71,21 @@ def initial_encounter_for_therapy(ctx: Context) -> Hits:
         unsafe fix: a coder confirms it against the record.
     """
     fx = facts(ctx)
-    family = fx.family_id(THERAPY) >= 0
-    if not family.any():
-        return fx.nothing()
     sev = fx.seventh()
     meaning = text(sev["seventh_meaning"].to_numpy(dtype=object))
     injury = np.array([str(c)[:1] in ("S", "T") for c in fx.undotted], dtype=bool)
     initial = injury & np.array([m.startswith("initial encounter") for m in meaning], dtype=bool)
     allows_d = np.array(["D" in a for a in text(sev["allowed"].to_numpy(dtype=object))], bool)
-    sel = initial[fx.code_id] & family
-    if sel.any():
-        sel &= fx.pointed()
-    if not sel.any():
+    # Initial-encounter codes are few: the line fields are read at their rows only.
+    at = np.flatnonzero(initial[fx.code_id]) if initial.any() else np.zeros(0, np.int64)
+    if len(at):
+        at = at[fx.family_id(THERAPY, at) >= 0]
+    if len(at):
+        at = at[fx.pointed(at)]
+    if not len(at):
         return fx.nothing()
+    sel = np.zeros(len(fx.rows), dtype=bool)
+    sel[at] = True
     rows = fx.rows[sel]
     picked = fx.code_id[sel]
     # The D code and its validity: once per distinct (code, day).
