@@ -113,9 +113,11 @@ def _first_rows(line_ids: np.ndarray) -> tuple[np.ndarray, bool]:
     """Per row, whether it is the first row of its line; and whether the ids ascend."""
     if not len(line_ids):
         return np.zeros(0, dtype=bool), True
-    step = np.diff(line_ids)
-    if (step >= 0).all():  # ascending ids: each line's rows sit together
-        return np.concatenate(([True], step != 0)), True
+    if (line_ids[1:] >= line_ids[:-1]).all():  # ascending ids: each line's rows sit together
+        first = np.empty(len(line_ids), dtype=bool)
+        first[0] = True
+        np.not_equal(line_ids[1:], line_ids[:-1], out=first[1:])
+        return first, True
     return ~pd.Series(line_ids).duplicated().to_numpy(dtype=bool), False
 
 
@@ -183,7 +185,7 @@ def _text(values: Any) -> Any:
         if isinstance(values, pd.Categorical):  # the few categories typed, then taken per row
             return pd.Series(values.categories.astype(dtype).array.take(values.codes))
         return pd.Series(values.astype(dtype), copy=False)
-    if missing.all():
+    if isinstance(values, pd.Categorical) and missing.all():  # NaN throughout: object
         return pd.Series(np.asarray(values, dtype=object), dtype=object)
     return np.asarray(values, dtype=object)
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from eobcheck.config import Settings
-from eobcheck.denials import _denial_codes, empty_denials, triage
+from eobcheck.denials import _RULE_NAMES, EXPLAINED_BY, _denial_codes, empty_denials, triage
 from eobcheck.engine import Context, _concat, _read_inputs, run_rules
 from eobcheck.reference import get_reference
 from eobcheck.rule import select
@@ -163,6 +163,12 @@ def _synthetic(lines: int, seed: int) -> pd.DataFrame:
     df["Adj Codes"] = [ADJUSTMENTS[i][0] for i in pick]
     df["Remark Codes"] = [ADJUSTMENTS[i][1] for i in pick]
     return df
+
+
+def test_explaining_rules_fit_in_a_bit_mask() -> None:
+    # triage keeps the explaining rules of a line as bits of one int64
+    assert set(_RULE_NAMES) == set().union(*EXPLAINED_BY.values())
+    assert list(_RULE_NAMES) == sorted(_RULE_NAMES) and len(_RULE_NAMES) < 63
 
 
 # --- pinned on the bundled sample ------------------------------------------------------------
