@@ -341,7 +341,7 @@ def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> memoryv
             index[:, k] = np.arange(base, base + rows)
         base += len(values[-1])
     laid_out = pa.concat_arrays(values).take(pa.array(index.ravel()))
-    # A view, not a copy: the document is assembled by one bytes.join in dumps().
+    # A view, not a copy: the pieces are written (or joined) once, in order.
     return joined_bytes(laid_out)[: -len(layout.member_end)]
 
 
@@ -579,9 +579,14 @@ def dumps(report: Report, *, indent: int | None = 2) -> bytes:
     With indent None or 2 the denials and findings are encoded column-wise; the bytes equal
     ``orjson.dumps(report_dict(report))`` with the same indentation.
     """
+    return b"".join(_pieces(report, indent))
+
+
+def _pieces(report: Report, indent: int | None) -> list[bytes | memoryview]:
+    """The JSON document in consecutive pieces (see dumps)."""
     if indent not in (None, 2):
         # orjson indents by two only; other widths are rare enough for the standard module.
-        return json.dumps(report_dict(report), indent=indent, ensure_ascii=False).encode()
+        return [json.dumps(report_dict(report), indent=indent, ensure_ascii=False).encode()]
     layout = _Layout(indent is not None)
     meta = orjson.dumps(_meta(report), option=orjson.OPT_SERIALIZE_NUMPY | layout.option)
     end = b"\n}" if layout.indent else b"}"
@@ -592,13 +597,17 @@ def dumps(report: Report, *, indent: int | None = 2) -> bytes:
     pieces.append(layout.key("findings", 1).encode())
     pieces += layout.array(None if findings.empty else _findings_body(findings, layout))
     pieces.append(end)
-    return b"".join(pieces)
+    return pieces
 
 
 def write_json(report: Report, target: str | Path | IO[bytes], *, indent: int | None = 2) -> None:
-    """Write the JSON document to a path or a binary file object (e.g. stdout's buffer)."""
-    data = dumps(report, indent=indent)
+    """Write the JSON document to a path or a binary file object (e.g. stdout's buffer).
+
+    The pieces are written one after the other: the document is never joined in memory.
+    """
+    pieces = _pieces(report, indent)
     if isinstance(target, str | Path):
-        Path(target).write_bytes(data)
+        with Path(target).open("wb") as fh:
+            fh.writelines(pieces)
     else:
-        target.write(data)
+        target.writelines(pieces)
