@@ -11,7 +11,9 @@ object is made per row, so hundreds of thousands of findings take a fraction of 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, TypeAlias
@@ -126,6 +128,9 @@ _RECORD_COLUMNS: Final = (
 _QUOTE: Final = ord('"')
 _BACKSLASH: Final = ord("\\")
 _CONTROL: Final = r"[\x00-\x1f]"
+#: rows laid out per task, and how many tasks run at once
+_BLOCK_ROWS: Final = 20_000
+_THREADS: Final = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,11 @@ class _Layout:
         """Re-indent a value orjson wrote on its own so it sits after a key at ``level``."""
         return text.replace("\n", "\n" + "  " * level) if self.indent else text
 
-    def array(self, body: memoryview | None) -> list[bytes | memoryview]:
+    def array(self, body: list[memoryview] | None) -> list[bytes | memoryview]:
         """Return the pieces of a top-level array around the members' text (None: empty)."""
         if body is None:
             return [b"[]"]
-        return [b"[\n", body, b"\n  ]"] if self.indent else [b"[", body, b"]"]
+        return [b"[\n", *body, b"\n  ]"] if self.indent else [b"[", *body, b"]"]
 
     @property
     def member_end(self) -> str:
@@ -314,8 +319,8 @@ def _join(parts: list[Part]) -> pa.Array:
     return concat(*merged)
 
 
-def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> memoryview:
-    """Return the rows (pieces and literals joined, row after row) as one run of bytes.
+def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> list[memoryview]:
+    """Return the rows (pieces and literals joined, row after row) as consecutive runs of bytes.
 
     All pieces go into one Arrow array and a single ``take`` lays them out row-major: its
     data buffer is the text of the array's members, written once with no per-row join.
@@ -340,9 +345,14 @@ def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> memoryv
             values.append(part)
             index[:, k] = np.arange(base, base + rows)
         base += len(values[-1])
-    laid_out = pa.concat_arrays(values).take(pa.array(index.ravel()))
-    # A view, not a copy: the pieces are written (or joined) once, in order.
-    return joined_bytes(laid_out)[: -len(layout.member_end)]
+    pool = pa.concat_arrays(values)
+    # Blocks of rows are laid out side by side (Arrow's take releases the GIL); each block's
+    # text is a view, not a copy: the pieces are written (or joined) once, in order.
+    blocks = [index[a : a + _BLOCK_ROWS].ravel() for a in range(0, rows, _BLOCK_ROWS)]
+    with ThreadPoolExecutor(max_workers=_THREADS) as workers:
+        texts = list(workers.map(lambda block: joined_bytes(pool.take(pa.array(block))), blocks))
+    texts[-1] = texts[-1][: -len(layout.member_end)]
+    return texts
 
 
 def _grouped(
@@ -376,7 +386,7 @@ def _group_key(columns: list[pd.Series]) -> tuple[np.ndarray, int]:
     return codes_of(key)
 
 
-def _findings_body(findings: pd.DataFrame, layout: _Layout) -> memoryview:
+def _findings_body(findings: pd.DataFrame, layout: _Layout) -> list[memoryview]:
     """Return the members of the findings array as JSON text (orjson's layout).
 
     Every field is an Arrow column of JSON text (strings escaped column-wise, distinct
@@ -476,7 +486,7 @@ def _findings_body(findings: pd.DataFrame, layout: _Layout) -> memoryview:
     )
 
 
-def _denials_body(denials: pd.DataFrame, layout: _Layout) -> memoryview:
+def _denials_body(denials: pd.DataFrame, layout: _Layout) -> list[memoryview]:
     """Return the members of the denials array as JSON text, the same bytes as orjson writes
     for :func:`denial_records`, built column-wise like the findings."""
     key = layout.key
