@@ -109,33 +109,17 @@ def _rule_names(mask: int) -> list[str]:
     return [name for i, name in enumerate(_RULE_NAMES) if (mask >> i) & 1]
 
 
-def _first_rows(line_ids: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Per row, whether it is the first row of its line; and whether the ids ascend."""
-    if not len(line_ids):
-        return np.zeros(0, dtype=bool), True
-    if (line_ids[1:] >= line_ids[:-1]).all():  # ascending ids: each line's rows sit together
-        first = np.empty(len(line_ids), dtype=bool)
-        first[0] = True
-        np.not_equal(line_ids[1:], line_ids[:-1], out=first[1:])
-        return first, True
-    return ~pd.Series(line_ids).duplicated().to_numpy(dtype=bool), False
-
-
-def _line_rows(
-    line_ids: np.ndarray, first: np.ndarray, ascending: bool, lines: np.ndarray
-) -> np.ndarray:
-    """The first row of each of ``lines`` in the frame, -1 for a line not in it."""
-    if not len(line_ids) or not len(lines):
+def _line_rows(line_ids: np.ndarray, first: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The first row of each of ``lines`` (``first``: every line's first row), -1 for a line
+    not in the frame."""
+    if not len(first) or not len(lines):
         return np.full(len(lines), -1, dtype=np.int64)
-    if ascending:  # the leftmost match is the line's first row
-        pos = np.searchsorted(line_ids, lines)
-        pos = np.minimum(pos, len(line_ids) - 1)
-    else:
-        starts = np.flatnonzero(first)
-        starts = starts[np.argsort(line_ids[starts], kind="stable")]
-        at = np.minimum(np.searchsorted(line_ids[starts], lines), len(starts) - 1)
-        pos = starts[at]
-    return np.where(line_ids[pos] == lines, pos, -1)
+    ids = line_ids[first]
+    if not (ids[1:] > ids[:-1]).all():  # lines out of id order: sort them for the search
+        order = np.argsort(ids, kind="stable")
+        first, ids = first[order], ids[order]
+    at = np.minimum(np.searchsorted(ids, lines), len(ids) - 1)
+    return np.where(ids[at] == lines, first[at], -1)
 
 
 def _group_or(keys: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +186,8 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     """
     f = ctx.frame
     line_ids = f["line_id"].to_numpy(dtype=np.int64)
-    first, ascending = _first_rows(line_ids)
-    rows = np.flatnonzero(first & ctx.checked.to_numpy(dtype=bool))
+    first = np.asarray(ctx.line_first, dtype=np.int64)
+    rows = first[ctx.checked.to_numpy(dtype=bool)[first]]
     if not len(rows):
         return empty_denials()
     # distinct CARC lists are few: only lines whose CARCs name a diagnosis reason need a RARC look
@@ -236,9 +220,7 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     name_codes, name_values = pd.factorize(findings["name"])
     bit_of = np.array([_BITS.get(str(v), 0) for v in name_values] + [0], dtype=np.int64)
     picked = np.flatnonzero(bit_of[name_codes] & wanted)
-    found_rows = _line_rows(
-        line_ids, first, ascending, findings["line_id"].to_numpy(dtype=np.int64)[picked]
-    )
+    found_rows = _line_rows(line_ids, first, findings["line_id"].to_numpy(dtype=np.int64)[picked])
     picked = picked[found_rows >= 0]
     found_rows = found_rows[found_rows >= 0]
     bits = bit_of[name_codes[picked]]
