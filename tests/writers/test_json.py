@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from eobcheck.report import Report
-from eobcheck.writers.json import dumps, report_dict
+from eobcheck.writers.json import dumps, report_dict, write_json
 
 from .conftest import finding, make_report
 
@@ -154,6 +155,25 @@ def test_empty_findings(empty_report: Report) -> None:
 def test_fast_path_equals_plain_serialization(report: Report, indent: int | None) -> None:
     option = orjson.OPT_INDENT_2 if indent else 0
     assert dumps(report, indent=indent) == orjson.dumps(report_dict(report), option=option)
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_rows_laid_out_in_blocks_give_the_same_bytes(
+    indent: int | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import eobcheck
+    import eobcheck.writers.json as writer
+
+    sample = Path(__file__).resolve().parents[2] / "fixtures" / "sample_eob.csv"
+    report = eobcheck.check(sample)
+    option = orjson.OPT_INDENT_2 if indent else 0
+    expected = orjson.dumps(report_dict(report), option=option)
+    monkeypatch.setattr(writer, "_BLOCK_ROWS", 2)
+    assert len(report.findings) > 2 and len(report.denials) > 2
+    assert dumps(report, indent=indent) == expected
+    path = tmp_path / "report.json"
+    write_json(report, path, indent=indent)
+    assert path.read_bytes() == expected
 
 
 def test_escaping_quotes_backslashes_controls_and_unicode() -> None:
