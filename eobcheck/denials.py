@@ -115,7 +115,13 @@ def _line_rows(line_ids: np.ndarray, first: np.ndarray, lines: np.ndarray) -> np
     if not len(first) or not len(lines):
         return np.full(len(lines), -1, dtype=np.int64)
     ids = line_ids[first]
-    if not (ids[1:] > ids[:-1]).all():  # lines out of id order: sort them for the search
+    rising = bool((ids[1:] > ids[:-1]).all())
+    if rising and ids[-1] - ids[0] == len(ids) - 1:
+        # ids run without gaps (as readers number lines): a line's id places it directly
+        at = lines - ids[0]
+        inside = (at >= 0) & (at < len(ids))
+        return np.where(inside, first[np.where(inside, at, 0)], -1)
+    if not rising:  # lines out of id order: sort them for the search
         order = np.argsort(ids, kind="stable")
         first, ids = first[order], ids[order]
     at = np.minimum(np.searchsorted(ids, lines), len(ids) - 1)

@@ -299,6 +299,17 @@ def test_lines_out_of_order() -> None:
     assert len(d) == len(triage(ctx, findings))
 
 
+def test_line_ids_with_gaps() -> None:
+    # every third line dropped from the frame: its findings belong to no line of the frame
+    ctx, findings = _context(_synthetic(900, 6))
+    keep = ctx.frame["line_id"].to_numpy() % 3 != 1
+    frame = ctx.frame[keep].reset_index(drop=True)
+    holed = Context(frame, ctx.reference, ctx.settings, ctx.column_maps)
+    d = triage(holed, findings)
+    assert 0 < len(d) < len(triage(ctx, findings))
+    _assert_same(d, _oracle(holed, findings))
+
+
 def test_no_findings_and_no_denials() -> None:
     ctx, findings = _context(_synthetic(300, 5))
     none = findings.iloc[:0]
