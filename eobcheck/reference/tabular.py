@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from eobcheck.errors import ReferenceDataError
@@ -222,12 +223,21 @@ class Tabular:
 
     @cached_property
     def _cat_ord(self) -> pd.Series:
+        order = self._cat_ord_map
+        return pd.Series(list(order.values()), index=pd.Index(list(order), dtype=object))
+
+    @cached_property
+    def _cat_ord_map(self) -> dict[str, int]:
+        """Tabular order of each category."""
         nodes = self._arrow("tabular_nodes", ["code", "level", "ord"])
-        level = _strings(nodes, "level")
-        ords = nodes.column("ord").to_numpy(zero_copy_only=False).astype("float64")
-        keep = (level == "category") & ~np.isnan(ords)
-        codes = _strings(nodes, "code")[keep].astype(str)
-        return pd.Series(ords[keep].astype(np.int64), index=pd.Index(codes, dtype=object))
+        # filtered in Arrow: categories are a few thousand of the nodes
+        keep = pc.and_(
+            pc.equal(nodes.column("level"), "category"), pc.is_valid(nodes.column("ord"))
+        )
+        cats = nodes.filter(keep)
+        codes = cats.column("code").to_pylist()
+        ords = cats.column("ord").to_pylist()
+        return {str(c): int(o) for c, o in zip(codes, ords, strict=True)}
 
     @cached_property
     def _cat_blocks(self) -> pd.DataFrame:
@@ -390,9 +400,10 @@ class Tabular:
             n_hi = np.array([len(x) for x in hi], dtype=np.int64)
             # Three-character ranges follow the tabular order (C7A lies inside C00-C96).
             whole = (n_lo == 3) & (n_hi == 3)
-            cat_ord = self._cat_ord
-            lo_ord = np.where(whole, pd.Series(lo).map(cat_ord).to_numpy(dtype="float64"), np.nan)
-            hi_ord = np.where(whole, pd.Series(hi).map(cat_ord).to_numpy(dtype="float64"), np.nan)
+            cat_ord = self._cat_ord_map
+            nan = float("nan")
+            lo_ord = np.where(whole, np.array([cat_ord.get(x, nan) for x in lo], "float64"), nan)
+            hi_ord = np.where(whole, np.array([cat_ord.get(x, nan) for x in hi], "float64"), nan)
             note_seq, pattern_seq = num("note_seq"), num("pattern_seq")
             # a note's rank among notes at the same depth: at_key, note_seq, pattern_seq
             rank = np.empty(len(sel), dtype=np.int64)
@@ -402,8 +413,8 @@ class Tabular:
                 rows.setdefault(k, []).append(i)
             qual_pos = num("qual_pos")
             alts = [
-                None if np.isnan(q) else (int(q), str(c).split("|"))
-                for q, c in zip(qual_pos, col("qual_chars"), strict=True)
+                None if q != q else (int(q), str(c).split("|"))  # NaN: no qualifier
+                for q, c in zip(qual_pos.tolist(), col("qual_chars").tolist(), strict=True)
             ]
             cache[kind] = _PatternArrays(
                 note=col("note"),
@@ -475,8 +486,8 @@ class Tabular:
         row, depth = flat_row[at], flat_depth[at]
         oth = other[pair]
         text = np.array(codes, dtype=object)
-        other_ord = pd.Series([c[:3] for c in codes], dtype=object).map(self._cat_ord)
-        o_ord = other_ord.to_numpy(dtype="float64")[oth]
+        cat_ord = self._cat_ord_map
+        o_ord = np.array([cat_ord.get(c[:3], np.nan) for c in codes], dtype="float64")[oth]
         lo_ord, hi_ord = pat.lo_ord[row], pat.hi_ord[row]
         ordered = ~np.isnan(lo_ord) & ~np.isnan(hi_ord) & ~np.isnan(o_ord)
         with np.errstate(invalid="ignore"):

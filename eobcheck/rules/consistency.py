@@ -26,6 +26,7 @@ from eobcheck.rules.facts import (
     distinct_inverse,
     facts,
     join,
+    modifier_side,
     objects,
     text,
     text_at,
@@ -383,8 +384,14 @@ def laterality_conflict(ctx: Context) -> Hits:
         by the bilateral code.
     """
     fx = facts(ctx)
-    side = fx.side[fx.code_id]
-    line_side = fx.line_side
+    taken = np.zeros(fx.n, dtype=bool)
+    parts: list[tuple[IntArray, ObjArray, ObjArray, ObjArray, ObjArray]] = []
+    # Only rows with a one-sided or bilateral code can contradict a modifier: the line
+    # fields are read at those rows.
+    sided = fx.side != NO_SIDE
+    at = np.flatnonzero(sided[fx.code_id]) if sided.any() else np.zeros(0, np.int64)
+    side = fx.side[fx.code_id[at]]
+    line_side = fx.per_value_code("modifiers", modifier_side, NO_SIDE, at)
     one_sided = (side == RIGHT) | (side == LEFT)
     wrong = (
         ((line_side == RIGHT) & (side == LEFT))
@@ -392,28 +399,32 @@ def laterality_conflict(ctx: Context) -> Hits:
         | ((line_side == BILATERAL) & one_sided)
     )
     if wrong.any():
-        wrong &= fx.pointed()
+        pointed = fx.pointed(at)
+        wrong &= pointed
         # Without pointers a line is fine when any of its diagnoses matches its side.
-        matching = fx.pointed() & (side != NO_SIDE) & ((line_side == side) | (side == BILATERAL))
-        line_ok = fx.line_any(matching)
-        sel = wrong & (fx.has_pointers | ~line_ok)
+        matching = pointed & ((line_side == side) | (side == BILATERAL))
+        line = fx.line_index[at]
+        ok_line = np.zeros(int(line.max()) + 1, dtype=bool)
+        ok_line[line[matching]] = True
+        sel = at[wrong & (fx.per_value("dx_pointers", bool, at=at) | ~ok_line[line])]
     else:
-        sel = wrong
-    taken = np.zeros(fx.n, dtype=bool)
-    parts: list[tuple[IntArray, ObjArray, ObjArray, ObjArray, ObjArray]] = []
-    if sel.any():
+        sel = at[wrong]
+    if len(sel):
         picked = fx.code_id[sel]
         rows = fx.rows[sel]
+        where = np.searchsorted(at, sel)
+        chosen = np.zeros(len(fx.rows), dtype=bool)
+        chosen[sel] = True
         message = join(
             fx.code_text[picked],
             " (",
             fx.titles[picked],
             ") is a ",
-            _SIDE_NAME[side[sel]],
+            _SIDE_NAME[side[where]],
             "-side diagnosis on a line with modifier ",
-            _MODIFIER_NAME[line_side[sel]],
+            _MODIFIER_NAME[line_side[where]],
             " (procedure ",
-            fx.at("procedure", sel),
+            fx.at("procedure", chosen),
             "); correct the modifier or the diagnosis to the side treated.",
         )
         none = np.full(len(rows), None, dtype=object)

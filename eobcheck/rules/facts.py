@@ -312,10 +312,25 @@ class Facts:
         key = "column:" + name
         if key not in self._cache:
             inv, uniq = self._factorized(name)
-            values = [str(u).strip().upper() for u in uniq.to_numpy(dtype=object)]
-            self._cache[key] = (inv, values)
+            self._cache[key] = (inv, _upper(uniq))
         out: tuple[IntArray, list[str]] = self._cache[key]
         return out
+
+    def column_at(self, name: str, at: IntArray) -> tuple[IntArray, list[str]]:
+        """``column(name)`` at the used rows ``at`` only (ascending): a rule that needs a line
+        field on a few rows does not factorize it for every line."""
+        if "column:" + name in self._cache or "factorized:" + name in self._cache:
+            inv, values = self.column(name)
+            return inv[at], values
+        col = self.ctx.frame[name]
+        if not col.count() or isinstance(col.dtype, pd.CategoricalDtype) or not len(at):
+            inv, values = self.column(name)
+            return inv[at], values
+        first, of = self.lines
+        line = of[at]
+        start = np.r_[True, line[1:] != line[:-1]]  # ``at`` is ascending, so are its lines
+        codes, uniq = _factorize_runs(col.take(self.rows[first[line[start]]]))
+        return codes[np.cumsum(start) - 1], _upper(pd.Index(uniq))
 
     def blank(self, name: str) -> BoolArray:
         """Per used row: whether the column is null or only blanks (no Python string per value)."""
@@ -324,17 +339,29 @@ class Facts:
         out: BoolArray = np.r_[empty, True][np.where(inv < 0, len(empty), inv)]
         return out
 
-    def per_value(self, name: str, test: Callable[[str], bool], empty: bool = False) -> BoolArray:
-        """``test`` applied to each distinct value of a column, spread to the used rows."""
-        inv, values = self.column(name)
+    def per_value(
+        self,
+        name: str,
+        test: Callable[[str], bool],
+        empty: bool = False,
+        at: IntArray | None = None,
+    ) -> BoolArray:
+        """``test`` applied to each distinct value of a column, spread to the used rows (or to
+        the used rows ``at``)."""
+        inv, values = self.column(name) if at is None else self.column_at(name, at)
         ok = np.array([test(v) if v else empty for v in values] + [empty], dtype=bool)
         return ok[np.where(inv < 0, len(values), inv)]
 
     def per_value_code(
-        self, name: str, func: Callable[[str], int], empty: int = -1
+        self,
+        name: str,
+        func: Callable[[str], int],
+        empty: int = -1,
+        at: IntArray | None = None,
     ) -> npt.NDArray[np.int8]:
-        """``func`` (a small integer per value) applied to each distinct value of a column."""
-        inv, values = self.column(name)
+        """``func`` (a small integer per value) applied to each distinct value of a column
+        (at the used rows ``at`` when given)."""
+        inv, values = self.column(name) if at is None else self.column_at(name, at)
         got = np.array([func(v) if v else empty for v in values] + [empty], dtype=np.int8)
         out: npt.NDArray[np.int8] = got[np.where(inv < 0, len(values), inv)]
         return out
@@ -527,6 +554,11 @@ def _claim_pairs(fx: Facts) -> Pairs:
     return Pairs(fx, order[a], order[b])
 
 
+def _upper(uniq: pd.Index) -> list[str]:
+    """Distinct values as stripped upper-case text."""
+    return [str(u).strip().upper() for u in uniq.to_numpy(dtype=object)]
+
+
 def _factorize_runs(values: pd.Series) -> tuple[IntArray, Any]:
     """``pd.factorize`` of ``values``, hashing one value per run of equal neighbours.
 
@@ -685,6 +717,12 @@ def distinct_inverse(values: IntArray) -> tuple[IntArray, IntArray]:
         ranks = np.cumsum(seen, dtype=np.int32) - 1
         found: IntArray = ranks[values - lo].astype(np.int64)
         return np.flatnonzero(seen) + lo, found
+    change = np.r_[True, values[1:] != values[:-1]]
+    if int(np.count_nonzero(change)) * 2 < len(values):
+        # long runs of equal neighbours (a claim's lines): hash one value per run
+        starts = np.flatnonzero(change)
+        uniq_runs, run_rank = distinct_inverse(values[starts])
+        return uniq_runs, np.repeat(run_rank, np.diff(np.r_[starts, len(values)]))
     inv, uniq = pd.factorize(values)
     order = np.argsort(uniq)
     rank = np.empty(len(uniq), dtype=np.int64)
