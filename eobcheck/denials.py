@@ -157,7 +157,8 @@ def _has_suggestions(values: np.ndarray) -> np.ndarray:
 def _objects(values: list[Any], codes: np.ndarray) -> np.ndarray:
     """An object array holding ``values[c]`` for each code: rows of one value share it."""
     table = np.empty(len(values), dtype=object)
-    table[:] = values
+    for i, value in enumerate(values):  # one by one: numpy would read equal-length lists as 2-D
+        table[i] = value
     out: np.ndarray = table[codes]
     return out
 
