@@ -333,6 +333,20 @@ def test_synthetic_input_exercises_every_rule() -> None:
     assert not silent
 
 
+def test_general_paths_give_the_pinned_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fast paths (64-bit code sets) have a general fallback for larger code sets: both pinned.
+    from eobcheck.rules import patient
+
+    monkeypatch.setattr(patient, "_episode_masks", lambda *args: None)
+    paths = _inputs(tmp_path)
+    for name in ("synthetic", "PT004"):
+        ctx = _context(paths[name])
+        got = digest(patient.episode_region_change.func(ctx), ctx.frame)
+        assert got == EXPECTED[name]["PT004"], name
+
+
 if __name__ == "__main__":
     import pprint
     import tempfile

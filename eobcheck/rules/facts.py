@@ -187,6 +187,15 @@ class Facts:
         out: tuple[IntArray, IntArray] = self._cache["lines"]
         return out
 
+    @property
+    def lines_contiguous(self) -> bool:
+        """Whether each line's used rows are listed together, lines in ascending id order
+        (then ``lines``' first rows bound each line's rows)."""
+        if "contiguous" not in self._cache:
+            lid = self.line_id
+            self._cache["contiguous"] = len(lid) < 2 or bool((lid[1:] >= lid[:-1]).all())
+        return bool(self._cache["contiguous"])
+
     def line_any(self, selected: BoolArray) -> BoolArray:
         """Per used row: whether any used row of its line is selected."""
         ids = self.line_index

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -192,9 +193,16 @@ _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
 
 def _patients(fx: Facts) -> tuple[npt.NDArray[np.int64], BoolArray]:
     """Patient number per used row (-1 when the export has none) and whether it is known."""
-    inv, _ = fx._factorized("patient_id")
-    key = np.where(fx.blank("patient_id"), -1, inv)
-    return key, key >= 0
+    got = fx._cache.get("patients")
+    if got is None:
+        inv, uniq = fx._factorized("patient_id")
+        # blank ids are decided once per distinct value, then spread with one take
+        empty = (pd.Series(uniq, dtype="string").str.strip() == "").to_numpy(bool, na_value=True)
+        number = np.r_[np.where(empty, -1, np.arange(len(uniq))), -1]
+        key = number[np.where(inv < 0, len(uniq), inv)]
+        got = fx._cache["patients"] = (key, key >= 0)
+    out: tuple[npt.NDArray[np.int64], BoolArray] = got
+    return out
 
 
 @rule(
@@ -409,24 +417,22 @@ def episode_region_change(ctx: Context) -> Hits:
     """
     fx = facts(ctx)
     patient, known = _patients(fx)
-    family = fx.family_id(FAMILIES)
     # Visits: distinct (patient, family, day) as sorted integer keys, built on one row per
     # service line (the three are line fields); an episode starts where the patient or the
     # family changes or the gap exceeds the setting.
     first, line_of = fx.lines
-    lines = first[known[first] & (family[first] >= 0)]
+    family_first = fx.family_id(FAMILIES, first)
+    keep = known[first] & (family_first >= 0)
+    lines = first[keep]
     if not len(lines):
         return fx.nothing()
     day = fx.day[lines]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
-    who = patient[lines] * len(FAMILIES) + family[lines]
+    who = patient[lines] * len(FAMILIES) + family_first[keep]
     visits, line_visit = distinct_inverse(who * span + (day - dmin))
     visit_of_line = np.full(len(first), -1, dtype=np.int64)
     visit_of_line[line_of[lines]] = line_visit
-    visit_of = visit_of_line[line_of]
-    idx = np.flatnonzero(visit_of >= 0)
-    visit_of = visit_of[idx]
     visit_who, visit_day = visits // span, visits % span + dmin
     gap = np.diff(visit_day) > ctx.settings.episode_gap_days
     new = np.r_[True, (visit_who[1:] != visit_who[:-1]) | gap]
@@ -434,6 +440,62 @@ def episode_region_change(ctx: Context) -> Hits:
     n_visit = len(visits)
     begin = np.flatnonzero(new)
     size = np.diff(np.r_[begin, n_visit])
+    n_in = size[episode]
+    order = np.arange(n_visit) - begin[episode]
+    codes = fx.code_text
+    found = _episode_masks(fx, visit_of_line, line_visit, n_visit, episode, begin, lines)
+    if found is None:
+        found = _episode_sets(fx, visit_of_line, n_visit, episode, begin)
+    shares, has_region, visit_text = found
+    flagged = ~shares & has_region & (n_in >= 2) & ((order > 0) | (n_in >= 3))
+    if not flagged.any():
+        return fx.nothing()
+    # The finding sits on the visit's first listed diagnosis.
+    flagged_line = flagged[np.maximum(visit_of_line, 0)] & (visit_of_line >= 0)
+    idx = np.flatnonzero(flagged_line[line_of])
+    visit_of = visit_of_line[line_of[idx]]
+    cand = np.lexsort((fx.position[idx], fx.line_id[idx], visit_of))
+    cand = np.sort(cand[np.r_[True, visit_of[cand][1:] != visit_of[cand][:-1]]])
+    bad = visit_of[cand]
+    eps = episode[bad]
+    this, rest = visit_text(flagged, bad, eps)
+    names = np.array(list(FAMILIES), dtype=object)
+    msg = join(
+        "The visit on ",
+        day_text(visit_day[bad]),
+        " (patient ",
+        text_at(ctx, "patient_id", fx.rows[idx[cand]]),
+        ", ",
+        names[fx.family_id(FAMILIES, idx[cand])],
+        " episode ",
+        day_text(visit_day[begin[eps]]),
+        " to ",
+        day_text(visit_day[begin[eps] + size[eps] - 1]),
+        ") is coded ",
+        this,
+        ", which shares no category or body region with the episode's other visits (",
+        rest,
+        "); check the code against the record and the plan of care.",
+    )
+    del codes
+    sel = np.zeros(len(fx.rows), dtype=bool)
+    sel[idx[cand]] = True
+    return Hits(fx.mask(sel), fx.series(sel, msg))
+
+
+VisitText = Callable[[BoolArray, IntArray, IntArray], tuple[ObjArray, ObjArray]]
+
+
+def _episode_sets(
+    fx: Facts, visit_of_line: IntArray, n_visit: int, episode: IntArray, begin: IntArray
+) -> tuple[BoolArray, BoolArray, VisitText]:
+    """Per visit: whether it shares a feature with another visit of its episode and whether
+    it names a body region; and the code texts of flagged visits and of their episodes'
+    other visits. Works on sorted (visit, code) and (feature, visit) keys for any codes."""
+    _, line_of = fx.lines
+    visit_of = visit_of_line[line_of]
+    idx = np.flatnonzero(visit_of >= 0)
+    visit_of = visit_of[idx]
     # distinct (visit, code), then (visit, feature) through each code's feature list
     ncode = max(len(fx.codes), 1)
     vc = distinct(visit_of * ncode + fx.code_id[idx])
@@ -454,46 +516,113 @@ def episode_region_change(ctx: Context) -> Hits:
     shared = np.r_[False, same] | np.r_[same, False]
     shares = np.bincount(vf_visit[shared], minlength=n_visit) > 0
     has_region = np.bincount(vf_visit[region[vf_feature]], minlength=n_visit) > 0
-    n_in = size[episode]
-    order = np.arange(n_visit) - begin[episode]
-    flagged = ~shares & has_region & (n_in >= 2) & ((order > 0) | (n_in >= 3))
-    if not flagged.any():
-        return fx.nothing()
-    # The finding sits on the visit's first listed diagnosis.
-    cand = np.flatnonzero(flagged[visit_of])
-    cand = cand[np.lexsort((fx.position[idx[cand]], fx.line_id[idx[cand]], visit_of[cand]))]
-    cand = np.sort(cand[np.r_[True, visit_of[cand][1:] != visit_of[cand][:-1]]])
-    bad = visit_of[cand]
-    eps = episode[bad]
-    # The codes of the flagged visits, and of the other (unflagged) visits of their episodes.
     codes = fx.code_text
-    mine = flagged[vc_visit]
-    this = _joined(vc_visit[mine], codes[vc_code[mine]], bad)
-    bad_episode = np.zeros(len(begin), dtype=bool)
-    bad_episode[eps] = True
-    others = bad_episode[episode[vc_visit]] & ~mine
-    rest = _joined(episode[vc_visit[others]], codes[vc_code[others]], eps)
-    names = np.array(list(FAMILIES), dtype=object)
-    msg = join(
-        "The visit on ",
-        day_text(visit_day[bad]),
-        " (patient ",
-        text_at(ctx, "patient_id", fx.rows[idx[cand]]),
-        ", ",
-        names[family[idx[cand]]],
-        " episode ",
-        day_text(visit_day[begin[eps]]),
-        " to ",
-        day_text(visit_day[begin[eps] + size[eps] - 1]),
-        ") is coded ",
-        this,
-        ", which shares no category or body region with the episode's other visits (",
-        rest,
-        "); check the code against the record and the plan of care.",
+
+    def visit_text(flagged: BoolArray, bad: IntArray, eps: IntArray) -> tuple[ObjArray, ObjArray]:
+        # The codes of the flagged visits, and of the other (unflagged) visits of their
+        # episodes.
+        mine = flagged[vc_visit]
+        this = _joined(vc_visit[mine], codes[vc_code[mine]], bad)
+        bad_episode = np.zeros(len(begin), dtype=bool)
+        bad_episode[eps] = True
+        others = bad_episode[episode[vc_visit]] & ~mine
+        rest = _joined(episode[vc_visit[others]], codes[vc_code[others]], eps)
+        return this, rest
+
+    return shares, has_region, visit_text
+
+
+_WORD: Final = 64
+
+
+def _episode_masks(
+    fx: Facts,
+    visit_of_line: IntArray,
+    line_visit: IntArray,
+    n_visit: int,
+    episode: IntArray,
+    begin: IntArray,
+    lines: IntArray,
+) -> tuple[BoolArray, BoolArray, VisitText] | None:
+    """``_episode_sets`` with each visit's codes and features as one 64-bit set: a few
+    passes over the lines instead of sorting (visit, code) keys. None when the check has
+    more than 64 distinct codes or features, or a line's rows are not listed together."""
+    ncode = len(fx.codes)
+    f_code, f_feature, region = _features(fx)
+    if ncode > _WORD or len(region) > _WORD or not fx.lines_contiguous:
+        return None
+    one = np.uint64(1)
+    code_bit = one << np.arange(ncode, dtype=np.uint64)
+    feature_bits = np.zeros(max(ncode, 1), dtype=np.uint64)
+    np.bitwise_or.at(feature_bits, f_code, one << f_feature.astype(np.uint64))
+    region_bits = np.bitwise_or.reduce(
+        one << np.flatnonzero(region).astype(np.uint64), initial=np.uint64(0)
     )
-    sel = np.zeros(len(fx.rows), dtype=bool)
-    sel[idx[cand]] = True
-    return Hits(fx.mask(sel), fx.series(sel, msg))
+    first, _ = fx.lines
+    # codes of each line (its rows are listed together), then of each visit
+    line_codes = np.bitwise_or.reduceat(code_bit[fx.code_id], first) if len(first) else first
+    visit_codes = np.zeros(n_visit, dtype=np.uint64)
+    np.bitwise_or.at(visit_codes, line_visit, line_codes[np.searchsorted(first, lines)])
+    # features of each distinct code set, looked up byte by byte
+    feats = np.zeros(n_visit, dtype=np.uint64)
+    for k in range(0, ncode, 8):
+        table = np.zeros(256, dtype=np.uint64)
+        for value in range(1, 256):
+            bits = [k + b for b in range(8) if value >> b & 1 and k + b < ncode]
+            table[value] = np.bitwise_or.reduce(feature_bits[bits], initial=np.uint64(0))
+        byte = (visit_codes >> np.uint64(k)) & np.uint64(255)
+        feats |= table[byte.astype(np.int64)]
+    others = _segment_or_others(feats, episode, begin)
+    shares = (feats & others) != 0
+    has_region = (feats & region_bits) != 0
+    codes = fx.code_text
+
+    def visit_text(flagged: BoolArray, bad: IntArray, eps: IntArray) -> tuple[ObjArray, ObjArray]:
+        rest_codes = np.bitwise_or.reduceat(np.where(flagged, np.uint64(0), visit_codes), begin)
+        return _mask_text(visit_codes[bad], codes), _mask_text(rest_codes[eps], codes)
+
+    return shares, has_region, visit_text
+
+
+def _segment_or_others(
+    values: npt.NDArray[np.uint64], segment: IntArray, begin: IntArray
+) -> npt.NDArray[np.uint64]:
+    """Per element: the OR of the other elements of its segment (segments are consecutive)."""
+    n = len(values)
+    at = np.arange(n) - begin[segment]  # position within the segment
+    size = np.diff(np.r_[begin, n])[segment]
+    before = np.zeros(n, dtype=np.uint64)  # OR of the earlier elements (inclusive scan, shifted)
+    after = np.zeros(n, dtype=np.uint64)
+    acc_f, acc_b = values.copy(), values.copy()
+    step = 1
+    longest = int(size.max()) if n else 0
+    while step < longest:
+        # Hillis-Steele scans within segments, forwards and backwards
+        nf, nb = acc_f.copy(), acc_b.copy()
+        fwd = at[step:] >= step
+        nf[step:][fwd] |= acc_f[:-step][fwd]
+        bwd = (size[:-step] - at[:-step] - 1) >= step
+        nb[:-step][bwd] |= acc_b[step:][bwd]
+        acc_f, acc_b = nf, nb
+        step *= 2
+    before[1:] = np.where(at[1:] > 0, acc_f[:-1], np.uint64(0))
+    after[:-1] = np.where(at[:-1] < size[:-1] - 1, acc_b[1:], np.uint64(0))
+    out: npt.NDArray[np.uint64] = before | after
+    return out
+
+
+def _mask_text(masks: npt.NDArray[np.uint64], codes: ObjArray) -> ObjArray:
+    """Per 64-bit code set: its codes sorted and joined by spaces (once per distinct set)."""
+    made: dict[int, str] = {}
+    out = np.empty(len(masks), dtype=object)
+    for i, m in enumerate(masks.tolist()):
+        text = made.get(m)
+        if text is None:
+            text = made[m] = " ".join(
+                sorted(str(codes[b]) for b in range(len(codes)) if m >> b & 1)
+            )
+        out[i] = text
+    return out
 
 
 def _joined(keys: IntArray, codes: ObjArray, wanted: IntArray) -> ObjArray:
