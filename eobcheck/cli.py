@@ -160,10 +160,30 @@ class _Progress:
         self.stream.flush()
 
 
+def _no_huge_pages() -> None:
+    """Ask numpy not to back its large arrays with transparent huge pages.
+
+    On Linux numpy advises the kernel to use huge pages for every array of 4 MB or more; with
+    the common ``defrag=madvise`` setting each such allocation may compact memory first. A
+    check allocates and frees many short-lived column arrays, and on a 1,000,000-line export
+    this costs over a second of system time for no gain (docs/performance.md). The command
+    line owns its process, so it turns the advice off (NUMPY_MADVISE_HUGEPAGE=0 does the same
+    for programs that import eobcheck).
+    """
+    import numpy as np
+
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if callable(setter):
+        setter(False)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from eobcheck.engine import check
     from eobcheck.writers.csv import write_csv
     from eobcheck.writers.json import write_json
+
+    _no_huge_pages()
 
     settings = Settings() if args.no_config else load_settings(args.config)
     settings = settings.merged(

@@ -106,3 +106,17 @@ def test_unreadable_input_is_not_reported_clean(capsys: pytest.CaptureFixture[st
     assert "No problems found." not in captured.out
     assert "could not be read" in captured.out
     assert "no sheet named 'Nope'" in captured.err
+
+
+def test_check_turns_off_numpy_huge_page_advice() -> None:
+    import numpy as np
+
+    from eobcheck.cli import _no_huge_pages
+
+    setter = np._core.multiarray._set_madvise_hugepage
+    before = setter(True)
+    try:
+        _no_huge_pages()
+        assert setter(True) is False  # the previous value: the advice was off
+    finally:
+        setter(before)
