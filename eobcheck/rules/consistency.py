@@ -526,8 +526,13 @@ def _bilaterals(ctx: Context, pairs: list[tuple[str, str]]) -> list[str | None]:
         return out
     codes = pd.Series([c for _, c in cands], dtype=object)
     titles = ctx.reference.title(codes).fillna("").str.lower()
-    dotted = ctx.reference.normalize(codes)
-    for (n, _), title, code in zip(cands, titles, dotted, strict=True):
-        if out[n] is None and "bilateral" in str(title):
-            out[n] = str(code)
+    said = np.flatnonzero(titles.str.contains("bilateral", regex=False).to_numpy(dtype=bool))
+    if not len(said):
+        return out
+    # only codes whose title says bilateral are normalized (one reference lookup fewer)
+    dotted = ctx.reference.normalize(codes.iloc[said])
+    for i, code in zip(said.tolist(), dotted, strict=True):
+        k = cands[i][0]
+        if out[k] is None:
+            out[k] = str(code)
     return out

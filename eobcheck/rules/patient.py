@@ -423,7 +423,8 @@ def episode_region_change(ctx: Context) -> Hits:
     first, line_of = fx.lines
     family_first = fx.family_id(FAMILIES, first)
     keep = known[first] & (family_first >= 0)
-    lines = first[keep]
+    line_no = np.flatnonzero(keep)  # numbers of the lines with a visit
+    lines = first[line_no]
     if not len(lines):
         return fx.nothing()
     day = fx.day[lines]
@@ -432,7 +433,7 @@ def episode_region_change(ctx: Context) -> Hits:
     who = patient[lines] * len(FAMILIES) + family_first[keep]
     visits, line_visit = distinct_inverse(who * span + (day - dmin))
     visit_of_line = np.full(len(first), -1, dtype=np.int64)
-    visit_of_line[line_of[lines]] = line_visit
+    visit_of_line[line_no] = line_visit
     visit_who, visit_day = visits // span, visits % span + dmin
     gap = np.diff(visit_day) > ctx.settings.episode_gap_days
     new = np.r_[True, (visit_who[1:] != visit_who[:-1]) | gap]
@@ -443,7 +444,7 @@ def episode_region_change(ctx: Context) -> Hits:
     n_in = size[episode]
     order = np.arange(n_visit) - begin[episode]
     codes = fx.code_text
-    found = _episode_masks(fx, visit_of_line, line_visit, n_visit, episode, begin, lines)
+    found = _episode_masks(fx, line_no, line_visit, n_visit, episode, begin)
     if found is None:
         found = _episode_sets(fx, visit_of_line, n_visit, episode, begin)
     shares, has_region, visit_text = found
@@ -537,12 +538,11 @@ _WORD: Final = 64
 
 def _episode_masks(
     fx: Facts,
-    visit_of_line: IntArray,
+    line_no: IntArray,
     line_visit: IntArray,
     n_visit: int,
     episode: IntArray,
     begin: IntArray,
-    lines: IntArray,
 ) -> tuple[BoolArray, BoolArray, VisitText] | None:
     """``_episode_sets`` with each visit's codes and features as one 64-bit set: a few
     passes over the lines instead of sorting (visit, code) keys. None when the check has
@@ -562,7 +562,7 @@ def _episode_masks(
     # codes of each line (its rows are listed together), then of each visit
     line_codes = np.bitwise_or.reduceat(code_bit[fx.code_id], first) if len(first) else first
     visit_codes = np.zeros(n_visit, dtype=np.uint64)
-    np.bitwise_or.at(visit_codes, line_visit, line_codes[np.searchsorted(first, lines)])
+    np.bitwise_or.at(visit_codes, line_visit, line_codes[line_no])
     # features of each distinct code set, looked up byte by byte
     feats = np.zeros(n_visit, dtype=np.uint64)
     for k in range(0, ncode, 8):
