@@ -16,12 +16,14 @@ from eobcheck.rule import Applicability, Hits, Severity, rule
 from eobcheck.rules.facts import (
     BoolArray,
     Facts,
+    IntArray,
     ObjArray,
     distinct,
     facts,
     join,
     objects,
     text,
+    text_at,
 )
 
 if TYPE_CHECKING:
@@ -183,47 +185,70 @@ def _matches(pattern: Pattern, codes: pd.Series, titles: pd.Series) -> BoolArray
     return hit
 
 
-def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[BoolArray, ObjArray]:
-    """Selection over the used rows and messages (one per selected row) for one edit."""
-    covered = fx.per_value("procedure", edit.covers)
-    if edit.payer is not None and covered.any():
+def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[IntArray, ObjArray]:
+    """Used rows (ascending) an edit selects, and one message per selected row.
+
+    Each procedure and payer is tested once; the rows of procedures the edit does not cover
+    are never visited, and an edit covering no procedure of the check costs nothing.
+    """
+    none = (np.zeros(0, dtype=np.int64), np.empty(0, dtype=object))
+    inv, values = fx.column("procedure")
+    covers = np.array([edit.covers(v) if v else False for v in values] + [False], dtype=bool)
+    if not covers.any():
+        return none
+    at = np.flatnonzero(covers[np.where(inv < 0, len(values), inv)])
+    if edit.payer is not None:
         payer_re = re.compile(edit.payer, flags=re.IGNORECASE)
         # lines with no payer are checked too: the export may not say
-        covered &= fx.per_value("payer", lambda p: payer_re.search(p) is not None, empty=True)
-    if not covered.any():
-        return np.zeros(len(fx.rows), dtype=bool), np.empty(0, dtype=object)
+        at = at[fx.per_value("payer", lambda p: payer_re.search(p) is not None, True, at)]
+    if not len(at):
+        return none
     codes = fx.code_text
     if edit.check == "only-unsupported":
-        idx = _pattern_index(fx, list(edit.not_supporting))[fx.code_id]
-        sel = covered & fx.first_used
-        if sel.any():
-            sel &= fx.claim_all(idx >= 0)
+        listed = _pattern_index(fx, list(edit.not_supporting))
+        at = at[fx.first_used[at]]
+        if not (listed >= 0).any():
+            return none
+        if len(at) and (listed < 0).any():
+            # claims with a diagnosis the edit does not list are not selected
+            other = np.flatnonzero((listed < 0)[fx.code_id])
+            has_other = np.zeros(fx.n_claims, dtype=bool)
+            has_other[fx.claim_index[other]] = True
+            at = at[~has_other[fx.claim_index[at]]]
         notes = np.array([p.note for p in edit.not_supporting], dtype=object)
-        detail = join(": ", codes[fx.code_id[sel]], " is ", notes[np.maximum(idx[sel], 0)])
+        picked = fx.code_id[at]
+        detail = join(": ", codes[picked], " is ", notes[np.maximum(listed[picked], 0)])
     elif edit.check == "primary-supported":
-        idx = _pattern_index(fx, list(edit.supporting))[fx.code_id]
-        sel = covered & fx.first & (idx < 0)
-        detail = join(": the first-listed diagnosis is ", codes[fx.code_id[sel]])
+        listed = _pattern_index(fx, list(edit.supporting))
+        at = at[fx.first[at] & (listed[fx.code_id[at]] < 0)]
+        detail = join(": the first-listed diagnosis is ", codes[fx.code_id[at]])
     else:
-        idx = _pattern_index(fx, list(edit.supporting))[fx.code_id]
-        # distinct supporting codes per claim, counted on integer (claim, code) keys
-        ncode = max(len(fx.codes), 1)
-        good = idx >= 0
-        pairs = distinct(fx.claim_index[good] * ncode + fx.code_id[good])
-        count = np.bincount(pairs // ncode, minlength=fx.n_claims)[fx.claim_index]
-        sel = covered & fx.first_used & (count < edit.min_supporting)
-        detail = join(": the claim has ", text(count[sel]), " (" + edit.supporting[0].note + ")")
+        listed = _pattern_index(fx, list(edit.supporting))
+        at = at[fx.first_used[at]]
+        if (listed >= 0).any():
+            # distinct supporting codes per claim, counted on integer (claim, code) keys
+            ncode = max(len(fx.codes), 1)
+            good = np.flatnonzero((listed >= 0)[fx.code_id])
+            pairs = distinct(fx.claim_index[good] * ncode + fx.code_id[good])
+            per_claim = np.bincount(pairs // ncode, minlength=fx.n_claims)
+            count = per_claim[fx.claim_index[at]]
+        else:
+            count = np.zeros(len(at), dtype=np.int64)
+        keep = count < edit.min_supporting
+        at, count = at[keep], count[keep]
+        detail = join(": the claim has ", text(count), " (" + edit.supporting[0].note + ")")
     source = f" [pack {pack.pack}, {edit.id}; {'; '.join(edit.sources)}]"
+    rows = fx.rows[at]
     msg = join(
         "Procedure ",
-        fx.at("procedure", sel),
+        text_at(fx.ctx, "procedure", rows),
         " on claim ",
-        fx.at("claim_id", sel),
+        text_at(fx.ctx, "claim_id", rows),
         ": " + edit.message.strip(),
         detail,
         source,
     )
-    return sel, msg
+    return at, msg
 
 
 @rule(
@@ -267,13 +292,17 @@ def procedure_diagnosis_mismatch(ctx: Context) -> Hits:
     """
     fx = facts(ctx)
     chosen = np.zeros(len(fx.rows), dtype=bool)
-    message = np.empty(len(fx.rows), dtype=object)
+    found: list[tuple[IntArray, ObjArray]] = []
     for pack in _packs(ctx):
         for edit in pack.edits:
-            sel, msg = _edit_hits(fx, pack, edit)
-            if not sel.any():
-                continue
-            new = sel & ~chosen
-            message[new] = msg[new[sel]]
-            chosen |= new
-    return Hits(fx.mask(chosen), fx.series(chosen, message[chosen]))
+            at, msg = _edit_hits(fx, pack, edit)
+            # the first edit that selects a row gives its message
+            new = ~chosen[at]
+            if new.any():
+                found.append((at[new], msg[new]))
+                chosen[at[new]] = True
+    if not found:
+        return Hits(fx.mask(chosen), fx.series(chosen, np.empty(0, dtype=object)))
+    at = np.concatenate([a for a, _ in found])
+    message = np.concatenate([m for _, m in found])[np.argsort(at, kind="stable")]
+    return Hits(fx.mask(chosen), fx.series(chosen, message))
