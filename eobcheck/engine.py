@@ -196,6 +196,22 @@ def _take(
     return out
 
 
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """The values as an Arrow large_string array (missing -> null; other objects as text)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        arr = pa.array(values.array)
+    else:
+        try:
+            arr = pa.array(values.to_numpy(dtype=object), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arr = pa.array(values.astype("string").array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.large_string())
+    return arr.cast(pa.large_string())
+
+
 def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
     """Run ``rules`` over ``ctx`` and return one findings frame (FINDING_COLUMNS).
 
@@ -215,12 +231,15 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
     pos = np.concatenate([p for _, p, _ in hit])
     sizes = [len(p) for _, p, _ in hit]
 
-    def per_rule(get: Callable[[Rule], str]) -> np.ndarray:
-        return np.repeat(np.array([get(r) for r, _, _ in hit], dtype=object), sizes)
+    which = pa.array(np.repeat(np.arange(len(hit)), sizes))
+
+    def per_rule(get: Callable[[Rule], str]) -> pd.Series:
+        texts = pa.array([get(r) for r, _, _ in hit], type=pa.large_string())
+        return pd.Series(pd.arrays.ArrowStringArray(texts.take(which)), copy=False)
 
     def own(
         name: str, pick: Callable[[Hits], pd.Series | str | None], default: Any = None
-    ) -> np.ndarray | pd.Series:
+    ) -> pd.Series:
         """Rule-given values, or the frame's column ``name`` where no rule gives them."""
         if all(pick(h) is None for _, _, h in hit) and name:
             return frame[name].take(pos).reset_index(drop=True)
@@ -231,7 +250,23 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
                 parts.append(_objects(frame[name].take(p)))
             else:
                 parts.append(_take(value, idx, p, default))
-        return np.concatenate(parts)
+        return pd.Series(np.concatenate(parts), dtype=object, copy=False)
+
+    def text(name: str, pick: Callable[[Hits], pd.Series | str | None]) -> pd.Series:
+        """Like ``own`` for a text field, as one Arrow string column (no object per hit
+        when the rule's values are Arrow strings already)."""
+        parts = []
+        for _, p, h in hit:
+            value = pick(h)
+            if value is None and name:
+                parts.append(_arrow_text(frame[name].take(p)))
+            elif isinstance(value, pd.Series):
+                full = len(value) == len(idx)
+                parts.append(_arrow_text(value.take(p) if full else value.reindex(idx[p])))
+            else:
+                one = pa.array([value], type=pa.large_string())
+                parts.append(one.take(pa.array(np.zeros(len(p), dtype=np.int64))))
+        return pd.Series(pd.arrays.ArrowStringArray(pa.concat_arrays(parts)), copy=False)
 
     def column(name: str) -> pd.Series:
         return frame[name].take(pos).reset_index(drop=True)
@@ -241,20 +276,20 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
             "code": per_rule(lambda r: r.code),
             "name": per_rule(lambda r: r.name),
             "severity": per_rule(lambda r: r.severity.value),
-            "message": own("", lambda h: h.message),
+            "message": text("", lambda h: h.message),
             "claim_id": column("claim_id"),
             "line": column("line"),
             "dx_position": column("dx_position"),
-            "value": own("dx_value", lambda h: h.value),
+            "value": text("dx_value", lambda h: h.value),
             "normalized": ctx.dx["normalized"].take(pos).reset_index(drop=True),
             "date_of_service": column("date_of_service"),
             "suggestions": own("", lambda h: h.suggestions, ()),
-            "fix_applicability": own("", lambda h: h.fix_applicability),
-            "fix_replacement": own("", lambda h: h.fix_replacement),
+            "fix_applicability": text("", lambda h: h.fix_applicability),
+            "fix_replacement": text("", lambda h: h.fix_replacement),
             "file": column("source_file"),
             "sheet": column("source_sheet"),
             "row": column("source_row"),
-            "column": own("dx_column", lambda h: h.column),
+            "column": text("dx_column", lambda h: h.column),
             "line_id": column("line_id"),
             "procedure": column("procedure"),
             "billed": column("billed"),
