@@ -115,7 +115,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
         `unrelated = [["M54.50", "M51.26"]]` (prefixes allowed), and it is not reported again.
     """
     fx = facts(ctx)
-    pairs = fx.pairs()
+    pairs = fx.pairs(_conflicting_codes(fx))
     if not len(pairs):
         return fx.nothing()
     ncode = max(len(fx.codes), 1)
@@ -180,6 +180,29 @@ def excludes1_conflict(ctx: Context) -> Hits:
     mask = np.zeros(fx.n, dtype=bool)
     mask[rows] = True
     return Hits(pd.Series(mask, index=ctx.frame.index), fx.hit_series(rows, msg))
+
+
+#: Up to this many distinct code pairs, every pair of the check's codes is looked up first.
+_ALL_PAIRS_MAX = 50_000
+
+
+def _conflicting_codes(fx: Facts) -> BoolArray:
+    """Per distinct code: whether an Excludes1 note links it to another code of the check.
+
+    Only those codes can be in a conflicting pair on a claim, so only their rows need
+    pairing. With too many codes to try every pair, every code is kept.
+    """
+    n = len(fx.codes)
+    if n * (n - 1) // 2 > _ALL_PAIRS_MAX:
+        return np.ones(n, dtype=bool)
+    i, j = np.triu_indices(n, k=1)
+    codes = fx.code_text
+    # an Excludes1 conflict reads notes in both directions: one lookup per unordered pair
+    conflict, _, _ = _excludes1(fx.tabular, codes[i], codes[j])
+    out = np.zeros(n, dtype=bool)
+    out[i[conflict]] = True
+    out[j[conflict]] = True
+    return out
 
 
 #: Excludes1 answers per tabular and (code, code): the lookup has a fixed cost that repeated
@@ -432,7 +455,8 @@ def laterality_conflict(ctx: Context) -> Hits:
         taken[rows] = True
 
     # Right + left codes of one condition where a bilateral code exists.
-    pairs = fx.pairs()
+    one_sided_code = (fx.side == RIGHT) | (fx.side == LEFT)
+    pairs = fx.pairs(one_sided_code)
     sa, sb = fx.side[pairs.a], fx.side[pairs.b]
     cand = np.flatnonzero(((sa == RIGHT) & (sb == LEFT)) | ((sa == LEFT) & (sb == RIGHT)))
     if len(cand):

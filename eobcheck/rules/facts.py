@@ -271,11 +271,21 @@ class Facts:
             }
         )
 
-    def pairs(self) -> Pairs:
-        """``claim_pairs`` as arrays computed on first use (no frame is built)."""
-        if "pairs" not in self._cache:
-            self._cache["pairs"] = _claim_pairs(self)
-        out: Pairs = self._cache["pairs"]
+    def pairs(self, codes: BoolArray | None = None) -> Pairs:
+        """``claim_pairs`` as arrays computed on first use (no frame is built).
+
+        With ``codes`` (a mask over the distinct codes), only pairs of those codes: a rule
+        that can only fire on some codes pairs their rows only. The pairs of the other codes
+        are left out; everything else (positions, rows, order) is as in the full pairs.
+        """
+        every = codes is None or bool(codes.all())
+        key = "pairs" if every or codes is None else "pairs:" + codes.tobytes().hex()
+        if key not in self._cache:
+            if every or codes is None:
+                self._cache[key] = _claim_pairs(self, np.arange(len(self.rows)))
+            else:
+                self._cache[key] = _claim_pairs(self, np.flatnonzero(codes[self.code_id]))
+        out: Pairs = self._cache[key]
         return out
 
     @property
@@ -535,16 +545,18 @@ class Pairs:
         return self._got["day"]
 
 
-def _claim_pairs(fx: Facts) -> Pairs:
-    """Pairs of distinct codes per claim, built with integer arrays (no self-merge)."""
-    claim = fx.claim_index
+def _claim_pairs(fx: Facts, at: IntArray) -> Pairs:
+    """Pairs of distinct codes per claim among the used rows ``at`` (ascending), built with
+    integer arrays (no self-merge)."""
+    claim = fx.claim_index[at]
+    position = fx.position[at]
     # rows are ascending, so a stable sort on (claim, position) orders ties by row; exports
     # list a claim's lines together, which the stable sort (timsort) runs through quickly
-    width = int(fx.position.max()) + 1 if len(fx.position) else 1
-    order = np.argsort(claim * width + fx.position, kind="stable")
+    width = int(position.max()) + 1 if len(position) else 1
+    order = np.argsort(claim * width + position, kind="stable")
     ncode = max(len(fx.codes), 1)
     # keep the first (position, row) of each code on a claim
-    keep = first_seen(claim[order] * ncode + fx.code_id[order])
+    keep = first_seen(claim[order] * ncode + fx.code_id[at][order])
     order = order[keep]
     c = claim[order]
     m = len(order)
@@ -560,7 +572,7 @@ def _claim_pairs(fx: Facts) -> Pairs:
     a = np.repeat(np.arange(m), later)
     offset = np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
     b = a + 1 + offset
-    return Pairs(fx, order[a], order[b])
+    return Pairs(fx, at[order[a]], at[order[b]])
 
 
 def _upper(uniq: pd.Index) -> list[str]:
