@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -404,6 +405,42 @@ def _read_inputs(
             "no supported input files found (.csv, .xlsx, ...)",
             path=", ".join(str(p) for p in raw),
         )
+    # inputs are hashed in the background while they are parsed (hashlib releases the GIL)
+    with ThreadPoolExecutor(max_workers=1) as hashing:
+        digests = {str(path): hashing.submit(_safe_sha, path) for path in files}
+        results = _read_files(files, cfg, progress)
+        shas = {name: digest.result() for name, digest in digests.items()}
+    read_ok = [r for r in results if isinstance(r, ReadResult)]
+    joined = iter(join_results(read_ok))
+    frames: list[pd.DataFrame] = []
+    inputs: list[InputInfo] = []
+    column_maps: dict[str, dict[str, Any]] = {}
+    for item in results:
+        if isinstance(item, InputInfo):
+            inputs.append(item.model_copy(update={"sha256": shas.get(item.path)}))
+            continue
+        res = next(joined)
+        name = str(res.path)
+        frames.append(res.frame)
+        column_maps[name] = dict(res.column_map)
+        notes = list(res.notes) + [f"sheet {s!r} skipped: {why}" for s, why in res.skipped_sheets]
+        inputs.append(
+            InputInfo(
+                path=name,
+                format=res.format,
+                sha256=shas.get(name),
+                sheets=res.sheets,
+                rows_read=res.rows_read,
+                notes=notes,
+            )
+        )
+    return frames, inputs, column_maps
+
+
+def _read_files(
+    files: list[Path], cfg: Settings, progress: Progress | None
+) -> list[ReadResult | InputInfo]:
+    """Read each file in turn; a file that cannot be read becomes an InputInfo with its error."""
     results: list[ReadResult | InputInfo] = []
     next_id = 0
     for i, path in enumerate(files):
@@ -419,38 +456,12 @@ def _read_inputs(
             )
         except EobcheckError as exc:
             fmt = path.suffix.lstrip(".").lower()
-            results.append(
-                InputInfo(path=str(path), format=fmt, sha256=_safe_sha(path), error=str(exc))
-            )
+            results.append(InputInfo(path=str(path), format=fmt, error=str(exc)))
             continue
         if len(res.frame):
             next_id = int(res.frame["line_id"].max()) + 1
         results.append(res)
-    read_ok = [r for r in results if isinstance(r, ReadResult)]
-    joined = iter(join_results(read_ok))
-    frames: list[pd.DataFrame] = []
-    inputs: list[InputInfo] = []
-    column_maps: dict[str, dict[str, Any]] = {}
-    for item in results:
-        if isinstance(item, InputInfo):
-            inputs.append(item)
-            continue
-        res = next(joined)
-        name = str(res.path)
-        frames.append(res.frame)
-        column_maps[name] = dict(res.column_map)
-        notes = list(res.notes) + [f"sheet {s!r} skipped: {why}" for s, why in res.skipped_sheets]
-        inputs.append(
-            InputInfo(
-                path=name,
-                format=res.format,
-                sha256=_sha256(res.path),
-                sheets=res.sheets,
-                rows_read=res.rows_read,
-                notes=notes,
-            )
-        )
-    return frames, inputs, column_maps
+    return results
 
 
 def _safe_sha(path: Path) -> str | None:

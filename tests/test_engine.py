@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -141,6 +142,8 @@ def test_batch_with_a_bad_file(tmp_path: Path) -> None:
     by_path = {Path(i.path).name: i for i in r.inputs}
     assert by_path["broken.csv"].error and "Claim" in by_path["broken.csv"].error
     assert by_path["good.csv"].rows_read == 38
+    for path in (bad, good):  # each input's digest, whether it could be read or not
+        assert by_path[path.name].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert r.stats.inputs == 2 and r.stats.inputs_failed == 1
     assert not r.valid
 
