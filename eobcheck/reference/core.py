@@ -148,6 +148,31 @@ class _Parsed:
     key: npt.NDArray[np.object_]
 
 
+class _Multimap:
+    """Rows of a table by key, in table order: ``get(key)`` gives the other columns' values.
+
+    Built with one stable Arrow sort instead of a dict of lists filled row by row, so the first
+    check of a process does not pay for every key of the crosswalk or the GEMs.
+    """
+
+    def __init__(self, keys: Any, columns: Sequence[Any]) -> None:
+        # Arrow's sort is stable (rows of one key stay in table order); nulls sort last
+        order = pc.sort_indices(keys)[: len(keys) - keys.null_count]
+        self._keys = np.asarray(keys.take(order).to_numpy(), dtype=object)
+        self._columns = [np.asarray(c.take(order).to_numpy(zero_copy_only=False)) for c in columns]
+        self._found: dict[str, list[tuple[Any, ...]]] = {}
+
+    def get(self, key: str, default: Any = ()) -> Any:
+        """The rows of ``key`` as tuples of Python values, or ``default`` when there are none."""
+        found = self._found.get(key)
+        if found is None:
+            lo = int(np.searchsorted(self._keys, key, side="left"))
+            hi = int(np.searchsorted(self._keys, key, side="right"))
+            found = list(zip(*(c[lo:hi].tolist() for c in self._columns), strict=True))
+            self._found[key] = found
+        return found if found else default
+
+
 class Reference:
     """The code knowledge: code history, titles, crosswalk, GEMs and the ICD-9-CM list."""
 
@@ -168,10 +193,9 @@ class Reference:
         self._index()
         self._cells: dict[tuple[int, str, int], tuple[tuple[Suggestion, ...], str | None]] = {}
         self._suggestion: dict[str, Suggestion] = {}
-        self._posmap: dict[str, int] | None = None
-        self._succ_map: dict[str, list[tuple[str, int, str]]] | None = None
-        self._pred_map: dict[str, list[tuple[str, int, str]]] | None = None
-        self._gem_map: dict[str, list[str]] | None = None
+        self._succ_map: _Multimap | None = None
+        self._pred_map: _Multimap | None = None
+        self._gem_map: _Multimap | None = None
 
     # --- loading --------------------------------------------------------------------------
 
@@ -283,14 +307,14 @@ class Reference:
         )
 
     @property
-    def _succ(self) -> dict[str, list[tuple[str, int, str]]]:
+    def _succ(self) -> _Multimap:
         if self._succ_map is None:
             self._build_edges()
         assert self._succ_map is not None
         return self._succ_map
 
     @property
-    def _pred(self) -> dict[str, list[tuple[str, int, str]]]:
+    def _pred(self) -> _Multimap:
         if self._pred_map is None:
             self._build_edges()
         assert self._pred_map is not None
@@ -298,28 +322,16 @@ class Reference:
 
     def _build_edges(self) -> None:
         cw = self.tables["crosswalk"]
-        succ: dict[str, list[tuple[str, int, str]]] = {}
-        pred: dict[str, list[tuple[str, int, str]]] = {}
-        eff = _days(cw["effective"]).tolist()
-        for p, c, e, s in zip(
-            cw["previous"].to_pylist(),
-            cw["current"].to_pylist(),
-            eff,
-            cw["source"].to_pylist(),
-            strict=True,
-        ):
-            succ.setdefault(p, []).append((c, e, s))
-            pred.setdefault(c, []).append((p, e, s))
+        eff = pa.array(_days(cw["effective"]))
+        succ = _Multimap(cw["previous"], [cw["current"], eff, cw["source"]])
+        pred = _Multimap(cw["current"], [cw["previous"], eff, cw["source"]])
         self._succ_map, self._pred_map = succ, pred
 
     @property
-    def _gem(self) -> dict[str, list[str]]:
+    def _gem(self) -> _Multimap:
         if self._gem_map is None:
-            gem: dict[str, list[str]] = {}
             g = self.tables["gems"]
-            for i9, i10 in zip(g["icd9"].to_pylist(), g["icd10"].to_pylist(), strict=True):
-                gem.setdefault(i9, []).append(i10)
-            self._gem_map = gem
+            self._gem_map = _Multimap(g["icd9"], [g["icd10"]])
         return self._gem_map
 
     # --- small helpers --------------------------------------------------------------------
@@ -329,9 +341,10 @@ class Reference:
         return int(np.searchsorted(self._eff, day, side="right")) - 1
 
     def _pos(self, code: str) -> int:
-        if self._posmap is None:
-            self._posmap = {c: i for i, c in enumerate(self._code_arr.tolist())}
-        return self._posmap.get(code, -1)
+        # a binary search in the sorted codes instead of a dict of ~100,000 codes built on
+        # first use; the last of equal codes, as a dict would keep it
+        i = int(np.searchsorted(self._code_arr, code, side="right")) - 1
+        return i if i >= 0 and self._code_arr[i] == code else -1
 
     def _valid(self, pos: int, seg: int) -> bool:
         return pos >= 0 and seg >= 0 and bool((int(self._bill[pos]) >> seg) & 1)
@@ -422,7 +435,7 @@ class Reference:
         elif status == PLACEHOLDER:
             codes, source = [str(self._code_arr[pos])], "placeholder"
         elif status == ICD9 and seg >= 0:
-            for target in self._gem.get(key, ()):
+            for (target,) in self._gem.get(key, ()):
                 tpos = self._pos(target)
                 if self._valid(tpos, seg):
                     codes.append(target)
