@@ -11,7 +11,7 @@ Every lookup takes pandas Series and works on the distinct values, with no Pytho
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -87,6 +87,21 @@ def _distinct(codes: pd.Series) -> tuple[np.ndarray, pd.Series]:
     norm = normalize(pd.Series(uniq, dtype=object)).fillna("")
     norm = pd.concat([norm, pd.Series([""], dtype="string")], ignore_index=True)
     return np.where(pos < 0, len(uniq), pos), norm
+
+
+def _longest_prefix(code: str, keys: Container[str], longest: int) -> str | None:
+    """The longest prefix of ``code`` (3..longest characters) in ``keys``, else None."""
+    for k in range(min(longest, len(code)), 2, -1):
+        if code[:k] in keys:
+            return code[:k]
+    return None
+
+
+def _objects(values: Sequence[object]) -> np.ndarray:
+    """A 1-D object array of ``values``."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _date_days(column: pa.ChunkedArray) -> np.ndarray:
@@ -214,6 +229,11 @@ class Tabular:
     def mce_age(self) -> pd.DataFrame:
         """The MCE age groups with their age ranges and date spans."""
         return self._tables["tabular_mce_age"]
+
+    @cached_property
+    def _node_code_set(self) -> frozenset[str]:
+        nodes = self._arrow("tabular_nodes", ["code"])
+        return frozenset(str(c) for c in nodes.column("code").to_pylist())
 
     @cached_property
     def _node_codes(self) -> pd.Index:
@@ -639,30 +659,39 @@ class Tabular:
         """Per code: whether it takes a 7th character, which ones and their meanings, and
         whether placeholder X's are needed (the tabular code is shorter than 6 characters)."""
         pos, norm = _distinct(codes)
-        at = self._nearest(norm, self._seventh.index, longest=6)
-        requires = at.notna().to_numpy()
-        info = self._seventh.reindex(at.fillna("").to_numpy())
-        base = self._nearest(norm, self._node_codes, longest=6)
-        base_len = base.str.len().fillna(0).to_numpy()
-        given = norm.str[6].where(requires & (norm.str.len() == 7).to_numpy())
-        lookup = self._seventh_tables[1]
-        meaning = pd.Series(
-            [
-                lookup.get((a, g), np.nan)
-                for a, g in zip(
-                    at.fillna("").tolist(), given.fillna("").astype(object).tolist(), strict=True
-                )
-            ],
-            dtype=object,
+        table, lookup = self._seventh_tables
+        info = dict(
+            zip(
+                table.index.tolist(),
+                zip(table["allowed"], table["meanings"], table["defined_at"], strict=True),
+                strict=True,
+            )
         )
+        nodes = self._node_code_set
+        nan = np.nan
+        missing = (nan, nan, nan)
+        requires, allowed, meanings, defined, placeholder, seventh, meaning = ([] for _ in range(7))
+        # distinct codes are few: plain dictionary lookups beat building string arrays
+        for code in norm.tolist():
+            at = _longest_prefix(code, info, 6)
+            base = _longest_prefix(code, nodes, 6)
+            given = code[6] if at is not None and len(code) == 7 else None
+            got = info[at] if at is not None else missing
+            requires.append(at is not None)
+            allowed.append(got[0])
+            meanings.append(got[1])
+            defined.append(got[2])
+            placeholder.append(at is not None and base is not None and len(base) < 6)
+            seventh.append(given)
+            meaning.append(lookup.get((at or "", given or ""), nan))
         columns = {
-            "requires_7th": requires,
-            "allowed": info["allowed"].to_numpy(dtype=object),
-            "meanings": info["meanings"].to_numpy(dtype=object),
-            "defined_at": info["defined_at"].to_numpy(dtype=object),
-            "needs_placeholder": requires & (base_len > 0) & (base_len < 6),
-            "seventh": given.astype(object).where(given.notna(), None).to_numpy(),
-            "seventh_meaning": meaning.to_numpy(dtype=object),
+            "requires_7th": np.array(requires, dtype=bool),
+            "allowed": _objects(allowed),
+            "meanings": _objects(meanings),
+            "defined_at": _objects(defined),
+            "needs_placeholder": np.array(placeholder, dtype=bool),
+            "seventh": _objects(seventh),
+            "seventh_meaning": _objects(meaning),
         }
         # Index plain numpy arrays: taking string-typed columns row by row is far slower.
         return pd.DataFrame(
