@@ -12,8 +12,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -93,32 +92,72 @@ def _null_column(dtype: str, n: int) -> pd.Series:
     return pd.Series(np.full(n, np.datetime64("NaT"), "datetime64[ns]"), copy=False)
 
 
+@dataclass
+class _Coded:
+    """A line-level field as one code per line into its parsed distinct values.
+
+    The last parsed value is the null that blank and missing cells map to, so spreading the
+    field to the output rows is one integer gather and one take, with no mask.
+    """
+
+    codes: np.ndarray
+    values: Any
+
+
+#: a parsed line-level field: plain arrow texts, coded distinct values, or a finished Series
+_Field: TypeAlias = pa.ChunkedArray | _Coded | pd.Series
+
+
+def _arrow(col: pd.Series) -> pa.ChunkedArray:
+    """Return the column as large_string arrow chunks (no copy for arrow-backed columns)."""
+    arr = pa.array(col.astype(V.STRING))
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
+def _coded(col: pd.Series, *kinds: str) -> tuple[_Coded, ...]:
+    """Encode a column once and parse its distinct values as each of ``kinds``."""
+    codes, uniques = V.encode(_arrow(col))
+    return tuple(_Coded(codes, V.distinct(kind, uniques)) for kind in kinds)
+
+
 def _carc(
     n: int, carc: pd.Series | None, group: pd.Series | None, reason: pd.Series | None
-) -> pd.Series:
+) -> _Field:
     """Adjustment codes from a combined column, separate group/reason columns, or both."""
-    pair = None
-    if reason is not None:
-        pair = V.parse_carc_pair(group if group is not None else _strings(n), reason)
+    if reason is None:
+        assert carc is not None
+        return _coded(carc, "carc")[0]
+    pair = V.parse_carc_pair(group if group is not None else _strings(n), reason)
     if carc is None:
-        assert pair is not None
         return pair
     combined = V.parse_carc(carc)
     # both shapes present: the combined column wins where it has codes
-    return combined if pair is None else combined.fillna(pair)
+    return combined.fillna(pair)
 
 
-def _line(n: int, given: pd.Series | None, claims: pd.Series | None) -> pd.Series:
+def _line(n: int, given: pd.Series | None, claims: pd.Series | None) -> _Field:
     """Line numbers: given, else 1.. in input order within each claim."""
+    if given is not None:
+        (coded,) = _coded(given, "int")
+        if not coded.values.isna()[coded.codes].any():
+            return coded
     parsed = None if given is None else V.parse_int(given)
-    if parsed is not None and not parsed.isna().any():
-        return parsed
     within = _count_within(None if claims is None else V.blank_to_na(claims), n)
     counted = pd.Series(pd.arrays.IntegerArray(within, np.zeros(n, bool)), copy=False)
     return counted if parsed is None else parsed.fillna(counted)
 
 
-def _line_frame(raw: RawTable, cmap: ColumnMap) -> dict[str, pd.Series]:
+def _modifiers(columns: list[pd.Series]) -> _Field:
+    """Modifier columns joined and normalized ("GP,59" / "GP" + "59" -> "GP 59")."""
+    if len(columns) == 1:
+        # a blank cell and a missing one both normalize to null: no join needed
+        return _coded(columns[0], "code_list")[0]
+    return V.parse_modifiers(columns)
+
+
+def _line_frame(raw: RawTable, cmap: ColumnMap, run: _Runner) -> dict[str, _Field]:
     """Parse every non-diagnosis field once per input line (columns in parallel)."""
     n = len(raw)
     f = cmap.fields
@@ -127,48 +166,44 @@ def _line_frame(raw: RawTable, cmap: ColumnMap) -> dict[str, pd.Series]:
         i = f.get(name)
         return None if i is None else raw.columns[i]
 
-    def cat(name: str) -> bool:
-        # parsers build categoricals directly for fields the model types as categories
-        return DTYPES[name] == "category"
+    def text(c: pd.Series) -> pa.ChunkedArray:
+        return V.stripped(_arrow(c))
 
-    tasks: dict[str, tuple[Callable[..., pd.Series], tuple[object, ...]]] = {}
+    # each task returns a tuple of fields, named by the task's key
+    tasks: dict[tuple[str, ...], tuple[Callable[..., Any], tuple[object, ...]]] = {}
     for name in ("claim_id", "patient_id", "payer", "provider", "dx_pointers"):
         c = col(name)
         if c is not None:
-            tasks[name] = (partial(V.blank_to_na, categorical=cat(name)), (c,))
-    dos = col("date_of_service")
-    if dos is not None:
-        tasks["date_raw"] = (partial(V.blank_to_na, categorical=cat("date_raw")), (dos,))
-        tasks["date_of_service"] = (V.parse_dates, (dos,))
-    c = col("birth_date")
-    if c is not None:
-        tasks["birth_date"] = (partial(V.parse_dates, past_only=True), (c,))
-    simple: dict[str, Callable[..., pd.Series]] = {
-        "age": V.parse_int,
-        "sex": partial(V.parse_sex, categorical=cat("sex")),
-        "billed": V.parse_amounts,
-        "allowed": V.parse_amounts,
-        "paid": V.parse_amounts,
-        "procedure": partial(V.parse_procedure, categorical=cat("procedure")),
-        "rarc": partial(V.parse_code_list, categorical=cat("rarc")),
+            # mostly distinct or cheap to copy: stripping beats hashing
+            tasks[(name,)] = (lambda c: (text(c),), (c,))
+    kinds = {
+        "date_of_service": ("date_raw", "text", "date_of_service", "dates"),
+        "birth_date": ("birth_date", "birth_dates"),
+        "age": ("age", "int"),
+        "sex": ("sex", "sex"),
+        "billed": ("billed", "amounts"),
+        "allowed": ("allowed", "amounts"),
+        "paid": ("paid", "amounts"),
+        "procedure": ("procedure", "procedure"),
+        "rarc": ("rarc", "code_list"),
     }
-    for name, parse in simple.items():
-        c = col(name)
+    for source, spec in kinds.items():
+        c = col(source)
         if c is not None:
-            tasks[name] = (parse, (c,))
+            tasks[spec[0::2]] = (_coded, (c, *spec[1::2]))
     if cmap.modifiers:
         mods = [raw.columns[i] for i in cmap.modifiers]
-        tasks["modifiers"] = (partial(V.parse_modifiers, categorical=cat("modifiers")), (mods,))
+        tasks[("modifiers",)] = (lambda m: (_modifiers(m),), (mods,))
     carc, group, reason = col("carc"), col("carc_group"), col("carc_reason")
     if carc is not None or reason is not None:
-        tasks["carc"] = (_carc, (n, carc, group, reason))
-    tasks["line"] = (_line, (n, col("line"), col("claim_id")))
+        tasks[("carc",)] = (lambda *a: (_carc(*a),), (n, carc, group, reason))
+    tasks[("line",)] = (lambda *a: (_line(*a),), (n, col("line"), col("claim_id")))
     # arrow kernels release the GIL, so independent columns parse side by side
-    if _THREADS == 1:
-        return {name: fn(*args) for name, (fn, args) in tasks.items()}
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        futures = {name: pool.submit(fn, *args) for name, (fn, args) in tasks.items()}
-        return {name: fut.result() for name, fut in futures.items()}
+    futures = {names: run.submit(fn, *args) for names, (fn, args) in tasks.items()}
+    out: dict[str, _Field] = {}
+    for names, fut in futures.items():
+        out.update(zip(names, fut.result(), strict=True))
+    return out
 
 
 def _count_within(claims: pd.Series | None, n: int) -> np.ndarray:
@@ -205,36 +240,71 @@ def _expand(valid_lines: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np
     return line_idx, item_out, rank
 
 
-def _as_arrow(col: pd.Series) -> pa.Array:
-    return V.arrow_array(col)
+def _encode_dx(col: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Encode one wide diagnosis column: (code per line, distinct values)."""
+    return V.encode(_arrow(col))
 
 
-def _diagnoses(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndarray, Any]:
+def _unify(encoded: list[tuple[np.ndarray, pa.Array]]) -> tuple[np.ndarray, pa.Array]:
+    """Recode per-column codes against one dictionary: (codes, position-major; values)."""
+    values = pa.concat_arrays([u for _, u in encoded]) if encoded else pa.array([], pa.string())
+    uniques = pc.unique(values)
+    null = len(uniques)
+    out = []
+    for codes, u in encoded:
+        # each column's null code (its own dictionary size) becomes the shared null code
+        remap = np.append(np.asarray(pc.index_in(u, uniques), dtype=np.int32), np.int32(null))
+        out.append(remap[codes])
+    return np.concatenate(out) if out else np.zeros(0, np.int32), uniques
+
+
+def _wide(
+    cmap: ColumnMap, n: int, codes: np.ndarray, uniques: pa.Array
+) -> tuple[np.ndarray, Any, np.ndarray, Any]:
+    """Lay out wide diagnosis columns: one row per line x filled position, in order."""
+    k = len(cmap.dx)
+    # a blank or whitespace-only cell is no diagnosis; the null code (last) is blank too
+    filled = np.append(_nonblank_values(uniques), False)
+    valid = filled[codes].reshape(k, n)
+    counts = valid.sum(axis=0, dtype=np.int64)
+    out_counts = np.maximum(counts, 1)
+    ends = np.cumsum(out_counts)
+    total = int(ends[-1]) if n else 0
+    line_idx = np.repeat(np.arange(n, dtype=np.int64), out_counts)
+    # every output row starts as the empty row of a line without diagnoses (null code,
+    # column k = none); each position then fills the next free row of its lines
+    take = np.full(total, len(uniques), dtype=np.int32)
+    col = np.full(total, k, dtype=np.int64)
+    slot = ends - out_counts
+    by_pos = codes.reshape(k, n)
+    for j in range(k):
+        rows = np.flatnonzero(valid[j])
+        at = slot[rows]
+        take[at] = by_pos[j, rows]
+        col[at] = j
+        slot[rows] += 1
+    positions = np.array([pos for _, pos in cmap.dx] + [0], dtype=np.int64)
+    headers = [cmap.headers[i] for i, _ in cmap.dx]
+    dx_value = _with_null(uniques).take(pa.array(take))
+    dx_column = pa.array([*headers, None], pa.large_string()).take(pa.array(col))
+    return line_idx, dx_value, positions[col], dx_column
+
+
+def _with_null(arr: pa.Array) -> pa.Array:
+    return pa.concat_arrays([arr, pa.nulls(1, arr.type)])
+
+
+def _nonblank_values(arr: pa.Array) -> np.ndarray:
+    filled = pc.and_kleene(pc.greater(pc.binary_length(arr), 0), pc.invert(pc.utf8_is_space(arr)))
+    return np.asarray(pc.fill_null(filled, False), dtype=bool)
+
+
+def _dx_list(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndarray, Any]:
     """Return (line index, dx_value, dx_position (0 = none), dx_column) per output row."""
     n = len(raw)
-    if cmap.dx:
-        k = len(cmap.dx)
-        arrays = [_as_arrow(raw.columns[i]) for i, _ in cmap.dx]
-        # column 0 marks lines without any diagnosis, so that the row-major nonzero() of
-        # the matrix lists every output row in order: one row per line x position present,
-        # or the single empty row of a line with none
-        valid = np.empty((n, k + 1), dtype=bool)
-        for j, (i, _) in enumerate(cmap.dx, start=1):
-            valid[:, j] = _nonblank(raw.columns[i])
-        valid[:, 0] = ~valid[:, 1:].any(axis=1)
-        line_idx, col = np.nonzero(valid)
-        values = pa.concat_arrays(arrays) if k > 1 else arrays[0]
-        # index into the position-major concatenation; -1 (null) for the empty rows
-        take = np.where(col > 0, (col - 1) * n + line_idx, -1)
-        positions = np.array([0] + [pos for _, pos in cmap.dx], dtype=np.int64)
-        pos = positions[col]
-        headers = [cmap.headers[i] for i, _ in cmap.dx]
-        dx_value = values.take(pa.array(take, mask=col == 0))
-        dx_column = pa.array(headers, pa.large_string()).take(pa.array(col - 1, mask=col == 0))
-        return line_idx, dx_value, pos, dx_column
     assert cmap.dx_list is not None
     headers = [cmap.headers[cmap.dx_list]]
-    cell = _as_arrow(raw.columns[cmap.dx_list])
+    cell = V.arrow_array(raw.columns[cmap.dx_list])
     lists = pc.split_pattern_regex(cell, DX_LIST_SEPARATORS)
     values = pc.list_flatten(lists)
     parents = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
@@ -254,6 +324,41 @@ def _diagnoses(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndar
     return line_idx, dx_value, pos, dx_column
 
 
+def _spread(name: str, field: _Field, line_idx: np.ndarray | None) -> pd.Series:
+    """Give every output row the value of its line (``line_idx`` None: one row per line)."""
+    if isinstance(field, _Coded):
+        codes = field.codes if line_idx is None else field.codes[line_idx]
+        values = field.values
+        if isinstance(values, pa.Array):
+            out = pd.Series(pd.arrays.ArrowStringArray(values.take(pa.array(codes))), copy=False)
+        elif isinstance(values, np.ndarray):
+            out = pd.Series(values[codes], copy=False)
+        else:
+            out = pd.Series(values.take(codes), copy=False)
+    elif isinstance(field, pa.ChunkedArray):
+        taken = field if line_idx is None else field.take(pa.array(line_idx))
+        out = pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
+    else:
+        out = field if line_idx is None else pd.Series(field.array.take(line_idx), copy=False)
+    if DTYPES[name] == "category":
+        out = out.astype("category")
+    return out
+
+
+class _Runner:
+    """Run tasks on a few threads (arrow kernels release the GIL), or inline with one."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None) -> None:
+        self.pool = pool
+
+    def submit(self, fn: Callable[..., Any], *args: object) -> Future[Any]:
+        if self.pool is not None:
+            return self.pool.submit(fn, *args)
+        done: Future[Any] = Future()
+        done.set_result(fn(*args))
+        return done
+
+
 def build(
     raw: RawTable,
     *,
@@ -268,29 +373,62 @@ def build(
         cmap = ColumnMap.from_headers(raw.headers, columns)
     raw = drop_blank_rows(raw)
     n = len(raw)
-    lines = _line_frame(raw, cmap)
-    line_idx, dx_value, pos, dx_column = _diagnoses(raw, cmap)
+    pool = ThreadPoolExecutor(max_workers=_THREADS) if _THREADS > 1 else None
+    try:
+        run = _Runner(pool)
+        # the wide diagnosis columns are encoded alongside the line fields
+        dx_jobs = [run.submit(_encode_dx, raw.columns[i]) for i, _ in cmap.dx]
+        lines = _line_frame(raw, cmap, run)
+        if cmap.dx:
+            codes, uniques = _unify([job.result() for job in dx_jobs])
+            line_idx, dx_value, pos, dx_column = _wide(cmap, n, codes, uniques)
+        else:
+            line_idx, dx_value, pos, dx_column = _dx_list(raw, cmap)
+        # the input columns are parsed: free them now (the caller may still hold the table)
+        raw.columns.clear()
+        total = len(line_idx)
+        # no line has more than one row: the line-level columns are the output columns
+        rows = None if total == n else line_idx
+        spreads = {
+            name: run.submit(_spread, name, lines.pop(name), rows)
+            for name in COLUMNS
+            if name in lines
+        }
+        data = _provenance(raw, line_idx, line_id_start, source_file, source_sheet)
+        data["dx_position"] = pd.Series(pd.arrays.IntegerArray(pos, pos == 0), copy=False)
+        data["dx_value"] = _arrow_strings(dx_value)
+        data["dx_column"] = _arrow_strings(dx_column)
+        if DTYPES["dx_column"] == "category":
+            data["dx_column"] = data["dx_column"].astype("category")
+        null_strings = _strings(total)
+        for name in COLUMNS:
+            if name in spreads:
+                data[name] = spreads[name].result()
+            elif name not in data and DTYPES[name] == "string":
+                # arrow arrays are immutable: all-null string columns share one array
+                data[name] = pd.Series(null_strings.array, copy=False)
+            elif name not in data:
+                data[name] = _null_column(DTYPES[name], total)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    frame = pd.DataFrame({name: data.pop(name) for name in COLUMNS}, copy=False)
+    if any(str(frame[c].dtype) != DTYPES[c] for c in COLUMNS):
+        frame = conform(frame)
+    return Built(frame=frame, rows_read=n, column_map=cmap)
+
+
+def _provenance(
+    raw: RawTable,
+    line_idx: np.ndarray,
+    line_id_start: int,
+    source_file: str,
+    source_sheet: str | None,
+) -> dict[str, pd.Series]:
+    """Source file, sheet, row and line id of every output row."""
     total = len(line_idx)
-    same = total == n  # no line has more than one diagnosis: no take needed
-
-    def spread(name: str, series: pd.Series) -> pd.Series:
-        if DTYPES[name] == "category" and not isinstance(series.dtype, pd.CategoricalDtype):
-            codes, uniques = V.dictionary(series)
-            index = pd.Index(pd.arrays.ArrowStringArray(uniques.cast(pa.large_string())))
-            series = pd.Series(pd.Categorical.from_codes(codes, index), copy=False)
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            # a categorical spreads by its integer codes: no string is copied
-            codes = series.cat.codes.to_numpy()
-            return pd.Series(
-                pd.Categorical.from_codes(
-                    codes if same else codes[line_idx], series.cat.categories
-                ),
-                copy=False,
-            )
-        return series if same else pd.Series(series.array.take(line_idx), copy=False)
-
     sheet_codes = np.full(total, 0 if source_sheet is not None else -1, dtype=np.int8)
-    data: dict[str, pd.Series] = {
+    return {
         "source_file": pd.Series(
             pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), pd.Index([source_file]))
         ),
@@ -300,43 +438,9 @@ def build(
             )
         ),
         "source_row": pd.Series(np.asarray(raw.source_row, dtype=np.int64)[line_idx], copy=False),
-        "dx_column": _arrow_strings(dx_column)
-        if DTYPES["dx_column"] != "category"
-        else pd.Series(pd.Categorical(dx_column.to_pandas())),
         "line_id": pd.Series(line_id_start + line_idx.astype(np.int64), copy=False),
-        "dx_position": pd.Series(pd.arrays.IntegerArray(pos, pos == 0), copy=False),
-        "dx_value": _arrow_strings(dx_value),
     }
-    # the input columns are parsed: free them now (the caller may still hold the table)
-    raw.columns.clear()
-    null_strings = _strings(total)
-    # each take copies one column; arrow releases the GIL, so columns spread in parallel
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        futures = {
-            name: (pool.submit if _THREADS > 1 else _now)(spread, name, lines.pop(name))
-            for name in COLUMNS
-            if name not in data and name in lines
-        }
-        for name in COLUMNS:
-            if name in futures:
-                data[name] = futures[name].result()
-            elif name not in data and DTYPES[name] == "string":
-                # arrow arrays are immutable: all-null string columns share one array
-                data[name] = pd.Series(null_strings.array, copy=False)
-            elif name not in data:
-                data[name] = _null_column(DTYPES[name], total)
-    frame = pd.DataFrame({name: data.pop(name) for name in COLUMNS}, copy=False)
-    if any(str(frame[c].dtype) != DTYPES[c] for c in COLUMNS):
-        frame = conform(frame)
-    return Built(frame=frame, rows_read=n, column_map=cmap)
-
-
-def _now(fn: Callable[..., pd.Series], *args: object) -> Future[pd.Series]:
-    """Run ``fn`` at once and wrap its result like a submitted task."""
-    done: Future[pd.Series] = Future()
-    done.set_result(fn(*args))
-    return done
 
 
 def _arrow_strings(arr: pa.Array) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())))
+    return pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())), copy=False)

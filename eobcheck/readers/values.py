@@ -57,6 +57,29 @@ def dictionary(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64), encoded.dictionary
 
 
+def encode(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Return (int32 code per value, nulls coded as the count of distinct values; distinct values).
+
+    The null code indexes the trailing null that :func:`distinct` appends to parsed values, so
+    a code array maps to parsed values with a plain take and no mask. Chunks are not combined:
+    arrow encodes a chunked array against one shared dictionary.
+    """
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        chunks = encoded.chunks
+        if not chunks:
+            return np.zeros(0, dtype=np.int32), pa.array([], values.type)
+        uniques = chunks[-1].dictionary
+        if any(len(c.dictionary) != len(uniques) for c in chunks):
+            # not seen with arrow's hash kernel; one contiguous array is always one dictionary
+            return encode(values.combine_chunks())
+        indices: Any = pa.chunked_array([c.indices for c in chunks], type=chunks[0].indices.type)
+    else:
+        uniques, indices = encoded.dictionary, encoded.indices
+    codes = np.asarray(pc.fill_null(indices, len(uniques)), dtype=np.int32)
+    return codes, uniques
+
+
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Return (code per value, -1 for null; distinct values as an object Series)."""
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
@@ -148,6 +171,12 @@ def parse_amounts(values: pd.Series) -> pd.Series:
         return _by_unique(values, lambda u: _parse_amount_texts(u).to_numpy(), "float64")
     # amounts have many distinct values: parse the arrow dictionary with arrow kernels
     codes, uniques = dictionary(values)
+    out = _amounts_of(uniques)[codes]  # code -1 (null) picks the trailing NaN
+    return pd.Series(out, index=values.index)
+
+
+def _amounts_of(uniques: pa.Array) -> np.ndarray:
+    """Parse distinct amount texts with arrow kernels; a trailing NaN is appended."""
     d = pc.utf8_upper(pc.utf8_trim_whitespace(uniques))
     negative = pc.or_(
         pc.match_substring_regex(d, r"\(.*\)"),
@@ -155,11 +184,9 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     )
     digits = pc.replace_substring_regex(d, r"[\s$,()]|CR$|-$", "")
     ok = pc.match_substring_regex(digits, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-    number = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.float64())
+    number = pc.cast(pc.if_else(ok, digits, pa.scalar(None, digits.type)), pa.float64())
     number = pc.if_else(negative, pc.negate(pc.abs(number)), number)
-    parsed = np.asarray(pc.fill_null(number, np.nan), dtype=np.float64)
-    out = np.append(parsed, np.nan)[codes]  # code -1 (null) picks the trailing NaN
-    return pd.Series(out, index=values.index)
+    return np.append(np.asarray(pc.fill_null(number, np.nan), dtype=np.float64), np.nan)
 
 
 _GROUPS: Final = ("CO", "PR", "OA", "PI", "CR")
@@ -283,8 +310,68 @@ def parse_procedure(values: pd.Series, *, categorical: bool = False) -> pd.Serie
 def parse_int(values: pd.Series) -> pd.Series:
     """Parse whole numbers ("3", "3.0", "45 y"); unreadable -> null (Int64)."""
 
-    def parse(u: pd.Series) -> pd.Series:
-        n = pd.to_numeric(u.astype(str).str.extract(r"^\s*(\d+(?:\.0*)?)", expand=False))
-        return n.where(n.isna() | (n < 2**31)).round().astype("Int64")
+    return _by_unique(values, _parse_int_texts, "Int64")
 
-    return _by_unique(values, parse, "Int64")
+
+def _parse_int_texts(u: pd.Series) -> pd.Series:
+    n = pd.to_numeric(u.astype(str).str.extract(r"^\s*(\d+(?:\.0*)?)", expand=False))
+    return n.where(n.isna() | (n < 2**31)).round().astype("Int64")
+
+
+def _strings_of(values: Any) -> pa.Array:
+    """Return parsed texts (a list or a string Series) as a large_string array."""
+    arr = pa.array(pd.Series(values, dtype=STRING).array)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr.cast(pa.large_string())
+
+
+def _with_null(arr: pa.Array) -> pa.Array:
+    return pa.concat_arrays([arr, pa.nulls(1, arr.type)])
+
+
+def _ints_of(uniques: pd.Series) -> pd.arrays.IntegerArray:
+    parsed = pd.Series(_parse_int_texts(uniques), dtype="Int64")
+    data = np.append(parsed.to_numpy(dtype=np.int64, na_value=0), 0)
+    return pd.arrays.IntegerArray(data, np.append(parsed.isna().to_numpy(), True))
+
+
+def _dates_of(uniques: pd.Series, past_only: bool) -> np.ndarray:
+    parsed = pd.Series(_parse_date_texts(uniques, past_only).to_numpy(), dtype="datetime64[ns]")
+    return np.append(parsed.to_numpy(), np.datetime64("NaT", "ns"))
+
+
+#: kind -> parser of distinct texts, for :func:`distinct`
+_DISTINCT: Final[dict[str, Callable[[pa.Array], Any]]] = {
+    "text": lambda u: _with_null(stripped(u)),
+    "amounts": _amounts_of,
+    "dates": lambda u: _dates_of(_objects(u), False),
+    "birth_dates": lambda u: _dates_of(_objects(u), True),
+    "int": lambda u: _ints_of(_objects(u)),
+    "sex": lambda u: _with_null(_strings_of(_sex(_objects(u)))),
+    "procedure": lambda u: _with_null(_strings_of([_procedure(v) for v in u.to_pylist()])),
+    "code_list": lambda u: _with_null(_strings_of([_split_join(v) for v in u.to_pylist()])),
+    "carc": lambda u: _with_null(_strings_of([normalize_carc_text(v) for v in u.to_pylist()])),
+}
+DISTINCT_KINDS: Final = tuple(_DISTINCT)
+
+
+def _objects(uniques: pa.Array) -> pd.Series:
+    return pd.Series(uniques.to_pylist(), dtype=object)
+
+
+def stripped(arr: Any) -> Any:
+    """Return arrow texts stripped of whitespace, empty texts as null (as :func:`blank_to_na`)."""
+    out = pc.utf8_trim_whitespace(arr)
+    empty = pc.equal(pc.binary_length(out), 0)
+    if not pc.any(empty).as_py():
+        return out
+    return pc.if_else(empty, pa.scalar(None, out.type), out)
+
+
+def distinct(kind: str, uniques: pa.Array) -> Any:
+    """Parse distinct texts (no nulls) as ``kind``; one null value is appended at the end.
+
+    The result (large_string array, float64 or datetime64 array, IntegerArray) has the
+    canonical values of the same-named Series parser, position for position.
+    """
+    return _DISTINCT[kind](uniques)
