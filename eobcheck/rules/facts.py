@@ -318,8 +318,8 @@ class Facts:
                 self._cache[key] = (codes, pd.Index(col.cat.categories))
             else:
                 first, of = self.lines
-                inv, uniq = _factorize_runs(col.take(self.rows[first]))
-                self._cache[key] = (inv[of], pd.Index(uniq))
+                inv, uniq = _factorize_at(col, self.rows[first])
+                self._cache[key] = (inv[of], uniq)
         out: tuple[IntArray, pd.Index] = self._cache[key]
         return out
 
@@ -348,8 +348,8 @@ class Facts:
         first, of = self.lines
         line = of[at]
         start = np.r_[True, line[1:] != line[:-1]]  # ``at`` is ascending, so are its lines
-        codes, uniq = _factorize_runs(col.take(self.rows[first[line[start]]]))
-        return codes[np.cumsum(start) - 1], _upper(pd.Index(uniq))
+        codes, uniq = _factorize_at(col, self.rows[first[line[start]]])
+        return codes[np.cumsum(start) - 1], _upper(uniq)
 
     def blank(self, name: str) -> BoolArray:
         """Per used row: whether the column is null or only blanks (no Python string per value)."""
@@ -580,30 +580,39 @@ def _upper(uniq: pd.Index) -> list[str]:
     return [str(u).strip().upper() for u in uniq.to_numpy(dtype=object)]
 
 
-def _factorize_runs(values: pd.Series) -> tuple[IntArray, Any]:
-    """``pd.factorize`` of ``values``, hashing one value per run of equal neighbours.
+def _factorize_at(col: pd.Series, at: IntArray) -> tuple[IntArray, pd.Index]:
+    """``pd.factorize(col.take(at))``, hashing one value per run of equal neighbours.
 
     Consecutive lines often repeat a field (a claim's patient, modifiers): comparing
     neighbours in Arrow costs a fraction of hashing every value. A sample decides whether
-    the runs are long enough to pay for the comparison.
+    the runs are long enough to pay for the comparison. String columns are taken and
+    hashed in Arrow directly.
     """
-    n = len(values)
-    arr = pa.array(values.array) if isinstance(values.dtype, pd.StringDtype) else None
-    if arr is None or n < 4096:
-        inv, uniq = pd.factorize(values)
-        return inv.astype(np.int64), uniq
+    if not isinstance(col.dtype, pd.StringDtype) or col.dtype.storage != "pyarrow":
+        inv, uniq = pd.factorize(col.take(at))
+        return inv.astype(np.int64), pd.Index(uniq)
+    arr = pa.array(col.array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    sample = arr.slice(0, 4096)
-    changes = pc.not_equal(sample.slice(1), sample.slice(0, 4095)).fill_null(True)
-    if pc.sum(changes).as_py() > 2048:
-        inv, uniq = pd.factorize(values)
-        return inv.astype(np.int64), uniq
-    # a null never equals its neighbour, so every null starts a run (factorized to -1)
-    change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).fill_null(True)
-    starts = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
-    inv, uniq = pd.factorize(values.take(starts))
-    return np.repeat(inv.astype(np.int64), np.diff(np.r_[starts, n])), uniq
+    sub = arr.take(pa.array(at))
+    n = len(sub)
+    if n >= 4096:
+        sample = sub.slice(0, 4096)
+        changes = pc.not_equal(sample.slice(1), sample.slice(0, 4095)).fill_null(True)
+        if pc.sum(changes).as_py() <= 2048:
+            # a null never equals its neighbour, so every null starts a run (coded -1)
+            change = pc.not_equal(sub.slice(1), sub.slice(0, n - 1)).fill_null(True)
+            starts = np.flatnonzero(np.r_[True, change.to_numpy(zero_copy_only=False)])
+            inv, uniq = _encode(sub.take(pa.array(starts)))
+            return np.repeat(inv, np.diff(np.r_[starts, n])), uniq
+    return _encode(sub)
+
+
+def _encode(arr: pa.Array) -> tuple[IntArray, pd.Index]:
+    """Dictionary codes (-1 for null) and the distinct values in order of appearance."""
+    encoded = pc.dictionary_encode(arr)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64), pd.Index(encoded.dictionary.to_pylist(), dtype=object)
 
 
 def _ascending_within_lines(line_id: IntArray, position: npt.NDArray[Any]) -> bool:
