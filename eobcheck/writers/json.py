@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +161,14 @@ class _Layout:
         """Re-indent a value orjson wrote on its own so it sits after a key at ``level``."""
         return text.replace("\n", "\n" + "  " * level) if self.indent else text
 
-    def array(self, body: list[memoryview] | None) -> list[bytes | memoryview]:
-        """Return the pieces of a top-level array around the members' text (None: empty)."""
+    def array(self, body: Iterator[memoryview] | None) -> Iterator[bytes | memoryview]:
+        """Yield the pieces of a top-level array around the members' text (None: empty)."""
         if body is None:
-            return [b"[]"]
-        return [b"[\n", *body, b"\n  ]"] if self.indent else [b"[", *body, b"]"]
+            yield b"[]"
+            return
+        yield b"[\n" if self.indent else b"["
+        yield from body
+        yield b"\n  ]" if self.indent else b"]"
 
     @property
     def member_end(self) -> str:
@@ -319,8 +322,8 @@ def _join(parts: list[Part]) -> pa.Array:
     return concat(*merged)
 
 
-def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> list[memoryview]:
-    """Return the rows (pieces and literals joined, row after row) as consecutive runs of bytes.
+def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> Iterator[memoryview]:
+    """Yield the rows (pieces and literals joined, row after row) as consecutive runs of bytes.
 
     All pieces go into one Arrow array and a single ``take`` lays them out row-major: its
     data buffer is the text of the array's members, written once with no per-row join.
@@ -348,11 +351,12 @@ def _members(parts: list[Part | _Spread], layout: _Layout, rows: int) -> list[me
     pool = pa.concat_arrays(values)
     # Blocks of rows are laid out side by side (Arrow's take releases the GIL); each block's
     # text is a view, not a copy: the pieces are written (or joined) once, in order.
+    # Blocks are yielded in order as they are done, so writing overlaps laying out.
     blocks = [index[a : a + _BLOCK_ROWS].ravel() for a in range(0, rows, _BLOCK_ROWS)]
     with ThreadPoolExecutor(max_workers=_THREADS) as workers:
-        texts = list(workers.map(lambda block: joined_bytes(pool.take(pa.array(block))), blocks))
-    texts[-1] = texts[-1][: -len(layout.member_end)]
-    return texts
+        texts = workers.map(lambda block: joined_bytes(pool.take(pa.array(block))), blocks)
+        for i, text in enumerate(texts):
+            yield text if i < len(blocks) - 1 else text[: -len(layout.member_end)]
 
 
 def _grouped(
@@ -386,7 +390,7 @@ def _group_key(columns: list[pd.Series]) -> tuple[np.ndarray, int]:
     return codes_of(key)
 
 
-def _findings_body(findings: pd.DataFrame, layout: _Layout) -> list[memoryview]:
+def _findings_body(findings: pd.DataFrame, layout: _Layout) -> Iterator[memoryview]:
     """Return the members of the findings array as JSON text (orjson's layout).
 
     Every field is an Arrow column of JSON text (strings escaped column-wise, distinct
@@ -486,7 +490,7 @@ def _findings_body(findings: pd.DataFrame, layout: _Layout) -> list[memoryview]:
     )
 
 
-def _denials_body(denials: pd.DataFrame, layout: _Layout) -> list[memoryview]:
+def _denials_body(denials: pd.DataFrame, layout: _Layout) -> Iterator[memoryview]:
     """Return the members of the denials array as JSON text, the same bytes as orjson writes
     for :func:`denial_records`, built column-wise like the findings."""
     key = layout.key
@@ -592,32 +596,42 @@ def dumps(report: Report, *, indent: int | None = 2) -> bytes:
     return b"".join(_pieces(report, indent))
 
 
-def _pieces(report: Report, indent: int | None) -> list[bytes | memoryview]:
-    """The JSON document in consecutive pieces (see dumps)."""
+def _pieces(report: Report, indent: int | None) -> Iterator[bytes | memoryview]:
+    """Yield the JSON document in consecutive pieces (see dumps)."""
     if indent not in (None, 2):
         # orjson indents by two only; other widths are rare enough for the standard module.
-        return [json.dumps(report_dict(report), indent=indent, ensure_ascii=False).encode()]
+        yield json.dumps(report_dict(report), indent=indent, ensure_ascii=False).encode()
+        return
     layout = _Layout(indent is not None)
     meta = orjson.dumps(_meta(report), option=orjson.OPT_SERIALIZE_NUMPY | layout.option)
     end = b"\n}" if layout.indent else b"}"
-    pieces: list[bytes | memoryview] = [meta[: -len(end)]]
+    yield meta[: -len(end)]
     denials, findings = report.denials, report.findings
-    pieces.append(layout.key("denials", 1).encode())
-    pieces += layout.array(None if denials.empty else _denials_body(denials, layout))
-    pieces.append(layout.key("findings", 1).encode())
-    pieces += layout.array(None if findings.empty else _findings_body(findings, layout))
-    pieces.append(end)
-    return pieces
+    yield layout.key("denials", 1).encode()
+    yield from layout.array(None if denials.empty else _denials_body(denials, layout))
+    yield layout.key("findings", 1).encode()
+    yield from layout.array(None if findings.empty else _findings_body(findings, layout))
+    yield end
 
 
 def write_json(report: Report, target: str | Path | IO[bytes], *, indent: int | None = 2) -> None:
     """Write the JSON document to a path or a binary file object (e.g. stdout's buffer).
 
-    The pieces are written one after the other: the document is never joined in memory.
+    The pieces are written as they are made: the document is never joined in memory. A file
+    path is written through a temporary file beside it, so it never holds half a report.
     """
-    pieces = _pieces(report, indent)
-    if isinstance(target, str | Path):
-        with Path(target).open("wb") as fh:
-            fh.writelines(pieces)
-    else:
-        target.writelines(pieces)
+    if not isinstance(target, str | Path):
+        target.writelines(_pieces(report, indent))
+        return
+    path = Path(target)
+    if path.exists() and not path.is_file():  # a device or pipe, e.g. /dev/stdout
+        with path.open("wb") as fh:
+            fh.writelines(_pieces(report, indent))
+        return
+    part = path.with_name(f".{path.name}.part")
+    try:
+        with part.open("wb") as fh:
+            fh.writelines(_pieces(report, indent))
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)

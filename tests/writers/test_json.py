@@ -371,3 +371,21 @@ def test_empty_denials_and_findings_are_empty_arrays() -> None:
     report = make_report([])
     _same_bytes(report)
     assert b'"denials": [],\n  "findings": []\n}' in dumps(report)
+
+
+def test_a_failed_write_leaves_the_previous_report(
+    report: Report, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import eobcheck.writers.json as writer
+
+    path = tmp_path / "report.json"
+    path.write_bytes(b"previous")
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(writer, "_findings_body", broken)
+    with pytest.raises(RuntimeError):
+        write_json(report, path)
+    assert path.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
