@@ -362,8 +362,12 @@ def check(
     """
     cfg = _resolve_settings(settings, dict(options))
     rules = select(RULES, cfg.select, cfg.ignore, cfg.severity)
-    ref = reference or get_reference()
-    frames, inputs, column_maps = _read_inputs(source, cfg, progress)
+    # the reference data loads (once per process) while the inputs are read
+    with ThreadPoolExecutor(max_workers=1) as loading:
+        loaded = loading.submit(get_reference) if reference is None else None
+        frames, inputs, column_maps = _read_inputs(source, cfg, progress)
+        ref = loaded.result() if loaded is not None else reference
+    assert ref is not None
     frame = _concat(frames)
     if progress:
         progress("checking", len(inputs), len(inputs))
