@@ -580,8 +580,9 @@ def _upper(uniq: pd.Index) -> list[str]:
     return [str(u).strip().upper() for u in uniq.to_numpy(dtype=object)]
 
 
-def _factorize_at(col: pd.Series, at: IntArray) -> tuple[IntArray, pd.Index]:
-    """``pd.factorize(col.take(at))``, hashing one value per run of equal neighbours.
+def _factorize_at(col: pd.Series, at: IntArray | None) -> tuple[IntArray, pd.Index]:
+    """``pd.factorize(col.take(at))`` (``at`` None: the whole column), hashing one value per
+    run of equal neighbours.
 
     Consecutive lines often repeat a field (a claim's patient, modifiers): comparing
     neighbours in Arrow costs a fraction of hashing every value. A sample decides whether
@@ -589,12 +590,12 @@ def _factorize_at(col: pd.Series, at: IntArray) -> tuple[IntArray, pd.Index]:
     hashed in Arrow directly.
     """
     if not isinstance(col.dtype, pd.StringDtype) or col.dtype.storage != "pyarrow":
-        inv, uniq = pd.factorize(col.take(at))
+        inv, uniq = pd.factorize(col if at is None else col.take(at))
         return inv.astype(np.int64), pd.Index(uniq)
     arr = pa.array(col.array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    sub = arr.take(pa.array(at))
+    sub = arr if at is None else arr.take(pa.array(at))
     n = len(sub)
     if n >= 4096:
         sample = sub.slice(0, 4096)
@@ -674,20 +675,25 @@ def facts(ctx: Context) -> Facts:
     rows = np.flatnonzero(use).astype(np.int64)
     # Hashed in Arrow over the whole column (no string take), then numbered in order of
     # first appearance among the used rows, as factorizing the used rows would number them.
-    full_id, full_codes = pd.factorize(dx["normalized"])
+    normalized = dx["normalized"]
+    if isinstance(normalized.dtype, pd.StringDtype) and normalized.dtype.storage == "pyarrow":
+        full_id, full_codes = _factorize_at(normalized, None)
+    else:
+        full_id, full_codes = pd.factorize(normalized)
     code_id, which = pd.factorize(full_id[rows])
     codes = np.asarray(full_codes, dtype=object)[which]
     dates = f["date_of_service"].to_numpy(dtype="datetime64[ns]")[rows]
     day = dates.view(np.int64) // _NS_PER_DAY  # used rows have a date
-    claim = ctx.claim_key.to_numpy()[rows].astype(np.int64)
-    all_lines = f["line_id"].to_numpy().astype(np.int64)
+    claim = ctx.claim_key.to_numpy()[rows].astype(np.int64, copy=False)
+    all_lines = f["line_id"].to_numpy().astype(np.int64, copy=False)
     line_id = all_lines[rows]
-    position = f["dx_position"].to_numpy(dtype="int64", na_value=0)[rows]
+    all_position = f["dx_position"].to_numpy(dtype="int64", na_value=0)
+    position = all_position[rows]
     # First-listed among every diagnosis of the line, valid or not: a retired code in
     # position 1 still comes first.
     listed_at = np.flatnonzero(listed)
     listed_line = all_lines[listed_at]
-    listed_pos = f["dx_position"].to_numpy(dtype="int64", na_value=0)[listed_at]
+    listed_pos = all_position[listed_at]
     if _ascending_within_lines(listed_line, listed_pos):
         # the first listed row of a line holds its smallest position
         starts = np.zeros(len(f), dtype=bool)
