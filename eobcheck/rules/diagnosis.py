@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from eobcheck.rule import Applicability, Hits, Severity, rule
@@ -38,9 +39,14 @@ def status_hits(ctx: Context, status: str, fix: Applicability | None = None) -> 
     The message is the reference's one-sentence reason for the code on its date of service.
     """
     dx = ctx.dx
-    mask = (dx["status"] == status).fillna(False).astype(bool)
-    hit = dx[mask]
-    message = ctx.reference.reasons(hit, ctx.frame.loc[mask, "date_of_service"])
+    codes = ctx.cache.get("dx_status")
+    if codes is None:  # the status as integers, once for all of these rules
+        codes = ctx.cache["dx_status"] = dx["status"].cat.codes.to_numpy()
+    pos = np.flatnonzero(codes == dx["status"].cat.categories.get_loc(status))
+    mask = pd.Series(np.zeros(len(dx), dtype=bool), index=dx.index)
+    mask.iloc[pos] = True
+    hit = dx.take(pos)
+    message = ctx.reference.reasons(hit, ctx.frame["date_of_service"].take(pos))
     suggestions = hit["suggestions"]
     if fix is None:
         applicability, replacement = fixes(suggestions)
