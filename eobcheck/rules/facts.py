@@ -306,20 +306,34 @@ class Facts:
         distinct values."""
         key = "factorized:" + name
         if key not in self._cache:
-            # One row per line, factorized in Arrow (hashing in C): converting the rows to
-            # Python strings first costs several times more.
             col = self.ctx.frame[name]
-            if not col.count():  # an optional field the export does not have
-                empty = np.full(len(self.rows), -1, dtype=np.int64)
-                self._cache[key] = (empty, pd.Index([], dtype=object))
-            elif isinstance(col.dtype, pd.CategoricalDtype):
+            if isinstance(col.dtype, pd.CategoricalDtype) and col.count():
                 # a categorical column is factorized already
                 codes = col.cat.codes.to_numpy().astype(np.int64)[self.rows]
                 self._cache[key] = (codes, pd.Index(col.cat.categories))
             else:
-                first, of = self.lines
-                inv, uniq = _factorize_at(col, self.rows[first])
-                self._cache[key] = (inv[of], uniq)
+                inv, uniq = self.line_factorized(name)
+                self._cache[key] = (inv[self.lines[1]], uniq)
+        out: tuple[IntArray, pd.Index] = self._cache[key]
+        return out
+
+    def line_factorized(self, name: str) -> tuple[IntArray, pd.Index]:
+        """A line field factorized once per service line: codes per line (in ``lines``
+        order, -1 = null) and the distinct values."""
+        key = "line_factorized:" + name
+        if key not in self._cache:
+            # One row per line, factorized in Arrow (hashing in C): converting the rows to
+            # Python strings first costs several times more.
+            col = self.ctx.frame[name]
+            first, _ = self.lines
+            if not col.count():  # an optional field the export does not have
+                empty = np.full(len(first), -1, dtype=np.int64)
+                self._cache[key] = (empty, pd.Index([], dtype=object))
+            elif isinstance(col.dtype, pd.CategoricalDtype):
+                codes = col.cat.codes.to_numpy().astype(np.int64)[self.rows[first]]
+                self._cache[key] = (codes, pd.Index(col.cat.categories))
+            else:
+                self._cache[key] = _factorize_at(col, self.rows[first])
         out: tuple[IntArray, pd.Index] = self._cache[key]
         return out
 

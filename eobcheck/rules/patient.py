@@ -191,17 +191,16 @@ def sex_conflict(ctx: Context) -> Hits:
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
 
 
-def _patients(fx: Facts) -> tuple[npt.NDArray[np.int64], BoolArray]:
-    """Patient number per used row (-1 when the export has none) and whether it is known."""
-    got = fx._cache.get("patients")
+def _patient_lines(fx: Facts) -> npt.NDArray[np.int64]:
+    """Patient number per service line (in ``fx.lines`` order; -1 when the export has none)."""
+    got = fx._cache.get("patient_lines")
     if got is None:
-        inv, uniq = fx._factorized("patient_id")
+        inv, uniq = fx.line_factorized("patient_id")
         # blank ids are decided once per distinct value, then spread with one take
         empty = (pd.Series(uniq, dtype="string").str.strip() == "").to_numpy(bool, na_value=True)
         number = np.r_[np.where(empty, -1, np.arange(len(uniq))), -1]
-        key = number[np.where(inv < 0, len(uniq), inv)]
-        got = fx._cache["patients"] = (key, key >= 0)
-    out: tuple[npt.NDArray[np.int64], BoolArray] = got
+        got = fx._cache["patient_lines"] = number[np.where(inv < 0, len(uniq), inv)]
+    out: npt.NDArray[np.int64] = got
     return out
 
 
@@ -235,17 +234,19 @@ def unspecified_persisting(ctx: Context) -> Hits:
     """
     fx = facts(ctx)
     cfg = ctx.settings
-    patient, known = _patients(fx)
-    if not known.any():
+    patient_line = _patient_lines(fx)
+    if not (patient_line >= 0).any():
         return fx.nothing()
     flag = fx.mce_flag("unspecified")
     by_title = np.array([bool(_UNSPECIFIED.search(str(t))) for t in fx.titles], dtype=bool)
-    idx = np.flatnonzero(known & (flag | by_title[fx.code_id]))
+    idx = np.flatnonzero(flag | by_title[fx.code_id])
+    patient = patient_line[fx.lines[1][idx]]
+    idx, patient = idx[patient >= 0], patient[patient >= 0]
     if not len(idx):
         return fx.nothing()
     ncode = max(len(fx.codes), 1)
     # (patient, code) groups and their distinct visit days, as sorted integer keys
-    _, group = distinct_inverse(patient[idx] * ncode + fx.code_id[idx])
+    _, group = distinct_inverse(patient * ncode + fx.code_id[idx])
     day = fx.day[idx]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
@@ -416,13 +417,13 @@ def episode_region_change(ctx: Context) -> Hits:
         is a new condition, document a new evaluation.
     """
     fx = facts(ctx)
-    patient, known = _patients(fx)
+    patient_line = _patient_lines(fx)
     # Visits: distinct (patient, family, day) as sorted integer keys, built on one row per
     # service line (the three are line fields); an episode starts where the patient or the
     # family changes or the gap exceeds the setting.
     first, line_of = fx.lines
     family_first = fx.family_id(FAMILIES, first)
-    keep = known[first] & (family_first >= 0)
+    keep = (patient_line >= 0) & (family_first >= 0)
     line_no = np.flatnonzero(keep)  # numbers of the lines with a visit
     lines = first[line_no]
     if not len(lines):
@@ -430,7 +431,7 @@ def episode_region_change(ctx: Context) -> Hits:
     day = fx.day[lines]
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
-    who = patient[lines] * len(FAMILIES) + family_first[keep]
+    who = patient_line[line_no] * len(FAMILIES) + family_first[line_no]
     visits, line_visit = distinct_inverse(who * span + (day - dmin))
     visit_of_line = np.full(len(first), -1, dtype=np.int64)
     visit_of_line[line_no] = line_visit
