@@ -240,63 +240,56 @@ def _expand(valid_lines: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np
     return line_idx, item_out, rank
 
 
-def _encode_dx(col: pd.Series) -> tuple[np.ndarray, pa.Array]:
-    """Encode one wide diagnosis column: (code per line, distinct values)."""
-    return V.encode(_arrow(col))
-
-
-def _unify(encoded: list[tuple[np.ndarray, pa.Array]]) -> tuple[np.ndarray, pa.Array]:
-    """Recode per-column codes against one dictionary: (codes, position-major; values)."""
-    values = pa.concat_arrays([u for _, u in encoded]) if encoded else pa.array([], pa.string())
-    uniques = pc.unique(values)
-    null = len(uniques)
-    out = []
-    for codes, u in encoded:
-        # each column's null code (its own dictionary size) becomes the shared null code
-        remap = np.append(np.asarray(pc.index_in(u, uniques), dtype=np.int32), np.int32(null))
-        out.append(remap[codes])
-    return np.concatenate(out) if out else np.zeros(0, np.int32), uniques
+def _filled(col: pd.Series) -> np.ndarray:
+    """Return True where a wide diagnosis cell holds a code (not blank or whitespace)."""
+    arr = _arrow(col)
+    filled = pc.and_(pc.greater(pc.binary_length(arr), 0), pc.invert(pc.utf8_is_space(arr)))
+    if arr.null_count:
+        filled = pc.fill_null(filled, False)
+    return np.asarray(filled, dtype=bool)
 
 
 def _wide(
-    cmap: ColumnMap, n: int, codes: np.ndarray, uniques: pa.Array
+    raw: RawTable, cmap: ColumnMap, filled: list[np.ndarray]
 ) -> tuple[np.ndarray, Any, np.ndarray, Any]:
-    """Lay out wide diagnosis columns: one row per line x filled position, in order."""
-    k = len(cmap.dx)
-    # a blank or whitespace-only cell is no diagnosis; the null code (last) is blank too
-    filled = np.append(_nonblank_values(uniques), False)
-    valid = filled[codes].reshape(k, n)
-    counts = valid.sum(axis=0, dtype=np.int64)
-    out_counts = np.maximum(counts, 1)
+    """Lay out wide diagnosis columns: one row per line x filled position, in order.
+
+    Returns (line index, dx_value, dx_position (0 = none), dx_column) per output row.
+    """
+    n, k = len(raw), len(filled)
+    counts: np.ndarray = np.zeros(n, dtype=np.uint8 if k < 255 else np.int64)
+    for f in filled:
+        np.add(counts, f, out=counts)
+    out_counts = np.maximum(counts, 1).astype(np.int64)
     ends = np.cumsum(out_counts)
+    starts = ends - out_counts
     total = int(ends[-1]) if n else 0
     line_idx = np.repeat(np.arange(n, dtype=np.int64), out_counts)
-    # every output row starts as the empty row of a line without diagnoses (null code,
-    # column k = none); each position then fills the next free row of its lines
-    take = np.full(total, len(uniques), dtype=np.int32)
-    col = np.full(total, k, dtype=np.int64)
-    slot = ends - out_counts
-    by_pos = codes.reshape(k, n)
-    for j in range(k):
-        rows = np.flatnonzero(valid[j])
-        at = slot[rows]
-        take[at] = by_pos[j, rows]
-        col[at] = j
-        slot[rows] += 1
+    # gaps (Dx1 and Dx3 filled, Dx2 blank) are rare: without any, a row's rank within its
+    # line is its column
+    gaps = any(np.any(filled[j] & ~filled[j - 1]) for j in range(1, k))
+    if not gaps:
+        col = np.arange(total, dtype=np.int64) - np.repeat(starts, out_counts)
+    else:
+        col = np.empty(total, dtype=np.int64)
+        slot = starts.copy()
+        for j, f in enumerate(filled):
+            rows = np.flatnonzero(f)
+            col[slot[rows]] = j
+            slot[rows] += 1
+    # a line without diagnoses keeps one row: column k stands for "none"
+    empty = starts[counts == 0]
+    col[empty] = k
+    # the columns' chunks one after another, then one null: a single take picks every value
+    source = [c for i, _ in cmap.dx for c in _arrow(raw.columns[i]).chunks]
+    source.append(pa.nulls(1, pa.large_string()))
+    flat = col * n + line_idx
+    flat[empty] = k * n
+    dx_value = pa.chunked_array(source, type=pa.large_string()).take(pa.array(flat))
     positions = np.array([pos for _, pos in cmap.dx] + [0], dtype=np.int64)
     headers = [cmap.headers[i] for i, _ in cmap.dx]
-    dx_value = _with_null(uniques).take(pa.array(take))
     dx_column = pa.array([*headers, None], pa.large_string()).take(pa.array(col))
     return line_idx, dx_value, positions[col], dx_column
-
-
-def _with_null(arr: pa.Array) -> pa.Array:
-    return pa.concat_arrays([arr, pa.nulls(1, arr.type)])
-
-
-def _nonblank_values(arr: pa.Array) -> np.ndarray:
-    filled = pc.and_kleene(pc.greater(pc.binary_length(arr), 0), pc.invert(pc.utf8_is_space(arr)))
-    return np.asarray(pc.fill_null(filled, False), dtype=bool)
 
 
 def _dx_list(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndarray, Any]:
@@ -376,12 +369,11 @@ def build(
     pool = ThreadPoolExecutor(max_workers=_THREADS) if _THREADS > 1 else None
     try:
         run = _Runner(pool)
-        # the wide diagnosis columns are encoded alongside the line fields
-        dx_jobs = [run.submit(_encode_dx, raw.columns[i]) for i, _ in cmap.dx]
+        # the wide diagnosis cells are tested alongside the line fields
+        dx_jobs = [run.submit(_filled, raw.columns[i]) for i, _ in cmap.dx]
         lines = _line_frame(raw, cmap, run)
         if cmap.dx:
-            codes, uniques = _unify([job.result() for job in dx_jobs])
-            line_idx, dx_value, pos, dx_column = _wide(cmap, n, codes, uniques)
+            line_idx, dx_value, pos, dx_column = _wide(raw, cmap, [j.result() for j in dx_jobs])
         else:
             line_idx, dx_value, pos, dx_column = _dx_list(raw, cmap)
         # the input columns are parsed: free them now (the caller may still hold the table)
