@@ -1,6 +1,6 @@
 """Benchmark the whole check: synthetic EOB export -> JSON report (not a test).
 
-    python benchmarks/bench_check.py [--lines 1000000] [--xlsx-lines 100000]
+    python benchmarks/bench_check.py [--lines 1000000] [--xlsx-lines 100000] [--stages]
 
 Targets: 1,000,000 lines with 4 diagnosis columns, CSV -> JSON report, <= 10 s wall and
 <= 4x the time ``pandas.read_csv(path, dtype=str, engine="pyarrow")`` takes on the same file;
@@ -42,6 +42,54 @@ assert status in (0, 1), status
 """
 
 
+STAGES = """
+import sys, time
+clock = time.perf_counter
+t0 = clock()
+from eobcheck import engine
+from eobcheck.config import Settings
+from eobcheck.denials import summarize, triage
+from eobcheck.reference import get_reference
+from eobcheck.report import Report
+from eobcheck.rule import select
+from eobcheck.rules import RULES
+from eobcheck.writers.json import write_json
+marks = [("interpreter start to imports done", clock() - t0)]
+def mark(name, since):
+    marks.append((name, clock() - since))
+    return clock()
+t = clock()
+ref = get_reference()
+t = mark("reference data", t)
+cfg = Settings()
+frames, inputs, maps = engine._read_inputs(sys.argv[1], cfg, None)
+frame = engine._concat(frames)
+t = mark("read CSV -> canonical frame", t)
+ctx = engine.Context(frame, ref, cfg, maps)
+ctx.dx
+t = mark("reference status of every diagnosis", t)
+rules = select(RULES, cfg.select, cfg.ignore, cfg.severity)
+for prefix, label in (("DX", "diagnosis and record rules"), ("CX", "consistency rules"),
+                      ("PX", "therapy rules"), ("PT", "patient rules")):
+    for r in rules:
+        if r.code.startswith(prefix):
+            r.func(ctx)
+    t = mark(label + " (first run, shared facts)", t)
+findings = engine.run_rules(ctx, rules)
+t = mark("all rules again (facts cached) + findings rows", t)
+denials = triage(ctx, findings)
+t = mark("denial triage", t)
+stats = engine._stats(ctx, findings, inputs).model_copy(update=summarize(denials))
+report = Report(valid=False, stats=stats, inputs=inputs, reference=ref.info(),
+                rules=[r.name for r in rules], findings=findings, denials=denials)
+t = mark("row accounting and report", t)
+write_json(report, sys.argv[2])
+t = mark("JSON report written", t)
+for name, seconds in marks:
+    print(f"  {name:<48} {seconds:6.2f} s")
+"""
+
+
 def run(body: str, *args: str) -> tuple[float, float]:
     """Run ``body`` in a fresh interpreter; return (seconds, peak MB)."""
     code = MEASURE.format(body=body)
@@ -52,13 +100,33 @@ def run(body: str, *args: str) -> tuple[float, float]:
     return float(seconds), float(peak)
 
 
+def compile_package() -> None:
+    """Write eobcheck's bytecode, as installing the wheel does.
+
+    An editable install run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile every
+    module from source in every measured interpreter (about 0.2-0.3 s), which no installed
+    copy pays.
+    """
+    import compileall
+
+    import eobcheck
+
+    compileall.compile_dir(Path(eobcheck.__file__).parent, quiet=1)
+
+
 def main() -> None:
     """Generate the inputs, time each step, print a table."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--xlsx-lines", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time each stage of one check in a fresh interpreter (rules run twice)",
+    )
     args = ap.parse_args()
+    compile_package()
     tmp = Path(tempfile.mkdtemp(prefix="eobcheck-bench-"))
     csv_path = synth.write_csv(tmp / "eob.csv", args.lines)
     size_mb = csv_path.stat().st_size / 1e6
@@ -73,6 +141,15 @@ def main() -> None:
     print(f"  pandas.read_csv(dtype=str, engine='pyarrow'): {base:.2f} s")
     print(f"  eobcheck check -> JSON: {best:.2f} s ({best / base:.1f}x), peak {peak:.0f} MB")
     assert stats["rows_read"] == args.lines == stats["rows_checked"] + stats["rows_rejected"]
+    if args.stages:
+        print("  stages of one check (in-process, wall time):")
+        out = subprocess.run(
+            [sys.executable, "-c", STAGES, str(csv_path), str(tmp / "stages.json")],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        print(out.stdout, end="")
     if args.xlsx_lines:
         xlsx_path = synth.write_xlsx(tmp / "eob.xlsx", args.xlsx_lines)
         xs, xpeak = run(CHECK, str(xlsx_path), str(tmp / "x.json"))
