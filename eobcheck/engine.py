@@ -24,7 +24,6 @@ from eobcheck.errors import EobcheckError, InputError
 from eobcheck.readers import SUPPORTED_SUFFIXES, read, read_file
 from eobcheck.readers.base import ReadResult
 from eobcheck.readers.values import dictionary
-from eobcheck.readers.x12 import join_results
 from eobcheck.reference import Reference, get_reference
 from eobcheck.report import FINDING_COLUMNS, InputInfo, Report, Stats, build_stats, empty_findings
 from eobcheck.rule import Hits, Rule, Severity, select
@@ -415,7 +414,11 @@ def _read_inputs(
         results = _read_files(files, cfg, progress)
         shas = {name: digest.result() for name, digest in digests.items()}
     read_ok = [r for r in results if isinstance(r, ReadResult)]
-    joined = iter(join_results(read_ok))
+    if any(r.format.startswith("x12") for r in read_ok):
+        from eobcheck.readers.x12 import join_results
+
+        read_ok = join_results(read_ok)
+    joined = iter(read_ok)
     frames: list[pd.DataFrame] = []
     inputs: list[InputInfo] = []
     column_maps: dict[str, dict[str, Any]] = {}
