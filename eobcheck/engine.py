@@ -149,11 +149,15 @@ class Context:
         responsibility is present; 0 otherwise; NaN when the billed amount is unknown.
         """
         f = self.frame
-        codes, uniques = pd.factorize(f["carc"].fillna(""))
-        other = pd.Series(uniques).str.replace(_NOT_DENIAL_RE, " ", regex=True).str.strip()
-        denies = (other != "").to_numpy()[codes]
-        denial = denies & (f["paid"].fillna(0) <= 0).to_numpy()
-        return pd.Series(np.where(denial, f["billed"], 0.0), index=f.index)
+        first = self.line_first  # adjustments and amounts are the line's: once per line
+        codes, uniques = dictionary(f["carc"].take(first))
+        texts = pd.Series(uniques.to_pylist(), dtype=object)
+        other = texts.str.replace(_NOT_DENIAL_RE, " ", regex=True).str.strip()
+        denies = np.append((other != "").to_numpy(dtype=bool), False)[codes]  # null: -1
+        paid = f["paid"].to_numpy()[first]
+        denial = denies & ~(paid > 0)  # nothing paid (NaN counts as nothing)
+        amount = np.where(denial, f["billed"].to_numpy()[first], 0.0)
+        return pd.Series(amount[self.line_of_row], index=f.index)
 
     @cached_property
     def claim_key(self) -> pd.Series:
