@@ -687,15 +687,18 @@ def facts(ctx: Context) -> Facts:
         valid = (status == "valid").to_numpy(dtype=bool, na_value=False)
     use = listed & valid
     rows = np.flatnonzero(use).astype(np.int64)
-    # Hashed in Arrow over the whole column (no string take), then numbered in order of
-    # first appearance among the used rows, as factorizing the used rows would number them.
+    # Hashed in Arrow over the whole column (no string take), then renumbered without the
+    # codes no used row holds (rules never depend on the numbering, only on equality).
     normalized = dx["normalized"]
     if isinstance(normalized.dtype, pd.StringDtype) and normalized.dtype.storage == "pyarrow":
         full_id, full_codes = _factorize_at(normalized, None)
     else:
         full_id, full_codes = pd.factorize(normalized)
-    code_id, which = pd.factorize(full_id[rows])
-    codes = np.asarray(full_codes, dtype=object)[which]
+    code_id = full_id[rows]
+    present: BoolArray = np.bincount(code_id, minlength=len(full_codes)) > 0
+    if not present.all():
+        code_id = (np.cumsum(present) - 1)[code_id]
+    codes = np.asarray(full_codes, dtype=object)[present]
     dates = f["date_of_service"].to_numpy(dtype="datetime64[ns]")[rows]
     day = dates.view(np.int64) // _NS_PER_DAY  # used rows have a date
     claim = ctx.claim_key.to_numpy()[rows].astype(np.int64, copy=False)
@@ -705,9 +708,10 @@ def facts(ctx: Context) -> Facts:
     position = all_position[rows]
     # First-listed among every diagnosis of the line, valid or not: a retired code in
     # position 1 still comes first.
-    listed_at = np.flatnonzero(listed)
-    listed_line = all_lines[listed_at]
-    listed_pos = all_position[listed_at]
+    every = bool(listed.all())
+    listed_at = np.arange(len(f)) if every else np.flatnonzero(listed)
+    listed_line = all_lines if every else all_lines[listed_at]
+    listed_pos = all_position if every else all_position[listed_at]
     if _ascending_within_lines(listed_line, listed_pos):
         # the first listed row of a line holds its smallest position
         starts = np.zeros(len(f), dtype=bool)
