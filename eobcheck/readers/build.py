@@ -157,8 +157,13 @@ def _modifiers(columns: list[pd.Series]) -> _Field:
     return V.parse_modifiers(columns)
 
 
-def _line_frame(raw: RawTable, cmap: ColumnMap, run: _Runner) -> dict[str, _Field]:
-    """Parse every non-diagnosis field once per input line (columns in parallel)."""
+def _line_frame(
+    raw: RawTable, cmap: ColumnMap, run: _Runner
+) -> dict[tuple[str, ...], Future[tuple[_Field, ...]]]:
+    """Start parsing every non-diagnosis field once per input line (columns in parallel).
+
+    Returns the tasks: field names -> the future of those fields (a date column gives two).
+    """
     n = len(raw)
     f = cmap.fields
 
@@ -199,11 +204,7 @@ def _line_frame(raw: RawTable, cmap: ColumnMap, run: _Runner) -> dict[str, _Fiel
         tasks[("carc",)] = (lambda *a: (_carc(*a),), (n, carc, group, reason))
     tasks[("line",)] = (lambda *a: (_line(*a),), (n, col("line"), col("claim_id")))
     # arrow kernels release the GIL, so independent columns parse side by side
-    futures = {names: run.submit(fn, *args) for names, (fn, args) in tasks.items()}
-    out: dict[str, _Field] = {}
-    for names, fut in futures.items():
-        out.update(zip(names, fut.result(), strict=True))
-    return out
+    return {names: run.submit(fn, *args) for names, (fn, args) in tasks.items()}
 
 
 def _count_within(claims: pd.Series | None, n: int) -> np.ndarray:
@@ -249,14 +250,19 @@ def _filled(col: pd.Series) -> np.ndarray:
     return np.asarray(filled, dtype=bool)
 
 
-def _wide(
-    raw: RawTable, cmap: ColumnMap, filled: list[np.ndarray]
-) -> tuple[np.ndarray, Any, np.ndarray, Any]:
-    """Lay out wide diagnosis columns: one row per line x filled position, in order.
+@dataclass
+class _Layout:
+    """Where each output row comes from: its line and its wide column (k = none)."""
 
-    Returns (line index, dx_value, dx_position (0 = none), dx_column) per output row.
-    """
-    n, k = len(raw), len(filled)
+    line_idx: np.ndarray
+    col: np.ndarray
+    #: rows of lines without any diagnosis
+    empty: np.ndarray
+
+
+def _layout(filled: list[np.ndarray], n: int) -> _Layout:
+    """Lay out wide diagnosis columns: one row per line x filled position, in order."""
+    k = len(filled)
     counts: np.ndarray = np.zeros(n, dtype=np.uint8 if k < 255 else np.int64)
     for f in filled:
         np.add(counts, f, out=counts)
@@ -280,16 +286,23 @@ def _wide(
     # a line without diagnoses keeps one row: column k stands for "none"
     empty = starts[counts == 0]
     col[empty] = k
-    # the columns' chunks one after another, then one null: a single take picks every value
-    source = [c for i, _ in cmap.dx for c in _arrow(raw.columns[i]).chunks]
-    source.append(pa.nulls(1, pa.large_string()))
-    flat = col * n + line_idx
-    flat[empty] = k * n
-    dx_value = pa.chunked_array(source, type=pa.large_string()).take(pa.array(flat))
-    positions = np.array([pos for _, pos in cmap.dx] + [0], dtype=np.int64)
-    headers = [cmap.headers[i] for i, _ in cmap.dx]
-    dx_column = pa.array([*headers, None], pa.large_string()).take(pa.array(col))
-    return line_idx, dx_value, positions[col], dx_column
+    return _Layout(line_idx, col, empty)
+
+
+def _wide_values(source: list[pa.ChunkedArray], layout: _Layout) -> pa.ChunkedArray:
+    """Take every row's diagnosis cell from the wide columns' chunks in one take."""
+    n, k = len(source[0]), len(source)
+    # the columns' chunks one after another, then one null for the rows without any
+    chunks = [c for arr in source for c in arr.chunks]
+    chunks.append(pa.nulls(1, pa.large_string()))
+    flat = layout.col * n + layout.line_idx
+    flat[layout.empty] = k * n
+    return pa.chunked_array(chunks, type=pa.large_string()).take(pa.array(flat))
+
+
+def _wide_columns(headers: list[str], col: np.ndarray) -> pa.Array:
+    """Each row's wide column header (null for a line without diagnoses)."""
+    return pa.array([*headers, None], pa.large_string()).take(pa.array(col))
 
 
 def _dx_list(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndarray, Any]:
@@ -369,27 +382,36 @@ def build(
     pool = ThreadPoolExecutor(max_workers=_THREADS) if _THREADS > 1 else None
     try:
         run = _Runner(pool)
-        # the wide diagnosis cells are tested alongside the line fields
+        # the wide diagnosis cells are tested first: the layout waits on them, not on the
+        # line fields, and is computed here while the pool parses those
         dx_jobs = [run.submit(_filled, raw.columns[i]) for i, _ in cmap.dx]
-        lines = _line_frame(raw, cmap, run)
+        line_jobs = _line_frame(raw, cmap, run)
         if cmap.dx:
-            line_idx, dx_value, pos, dx_column = _wide(raw, cmap, [j.result() for j in dx_jobs])
+            layout = _layout([j.result() for j in dx_jobs], n)
+            line_idx, col = layout.line_idx, layout.col
+            source = [_arrow(raw.columns[i]) for i, _ in cmap.dx]
+            value_job = run.submit(_wide_values, source, layout)
+            headers = [cmap.headers[i] for i, _ in cmap.dx]
+            column_job = run.submit(_wide_columns, headers, col)
+            positions = np.array([pos for _, pos in cmap.dx] + [0], dtype=np.int64)
+            pos = positions[col]
         else:
             line_idx, dx_value, pos, dx_column = _dx_list(raw, cmap)
-        # the input columns are parsed: free them now (the caller may still hold the table)
-        raw.columns.clear()
+            value_job, column_job = run.submit(lambda: dx_value), run.submit(lambda: dx_column)
         total = len(line_idx)
         # no line has more than one row: the line-level columns are the output columns
         rows = None if total == n else line_idx
-        spreads = {
-            name: run.submit(_spread, name, lines.pop(name), rows)
-            for name in COLUMNS
-            if name in lines
-        }
+        spreads = {}
+        for names, job in line_jobs.items():
+            for name, field in zip(names, job.result(), strict=True):
+                spreads[name] = run.submit(_spread, name, field, rows)
+        del line_jobs
+        # the input columns are parsed: free them now (the caller may still hold the table)
+        raw.columns.clear()
         data = _provenance(raw, line_idx, line_id_start, source_file, source_sheet)
         data["dx_position"] = pd.Series(pd.arrays.IntegerArray(pos, pos == 0), copy=False)
-        data["dx_value"] = _arrow_strings(dx_value)
-        data["dx_column"] = _arrow_strings(dx_column)
+        data["dx_value"] = _arrow_strings(value_job.result())
+        data["dx_column"] = _arrow_strings(column_job.result())
         if DTYPES["dx_column"] == "category":
             data["dx_column"] = data["dx_column"].astype("category")
         null_strings = _strings(total)
