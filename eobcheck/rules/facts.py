@@ -157,6 +157,14 @@ class Facts:
         return out
 
     @property
+    def claim_sizes(self) -> IntArray:
+        """Number of used rows of each claim (by ``claim_index``)."""
+        if "claim_sizes" not in self._cache:
+            self._cache["claim_sizes"] = np.bincount(self.claim_index, minlength=self.n_claims)
+        out: IntArray = self._cache["claim_sizes"]
+        return out
+
+    @property
     def n_claims(self) -> int:
         """Number of distinct claims among the used rows."""
         return int(self.claim_index.max()) + 1 if len(self.rows) else 0

@@ -196,8 +196,15 @@ def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[IntArray, ObjArray]:
     covers = np.array([edit.covers(v) if v else False for v in values] + [False], dtype=bool)
     if not covers.any():
         return none
-    at = np.flatnonzero(covers[np.where(inv < 0, len(values), inv)])
-    if edit.payer is not None:
+    if edit.check == "only-unsupported":
+        listed = _pattern_index(fx, list(edit.not_supporting))
+        # A claim all of whose diagnoses the edit lists: its rows hold listed codes, so
+        # only those rows (usually few) are candidates.
+        at = np.flatnonzero((listed >= 0)[fx.code_id]) if (listed >= 0).any() else none[0]
+        at = at[covers[np.where(inv[at] < 0, len(values), inv[at])]]
+    else:
+        at = np.flatnonzero(covers[np.where(inv < 0, len(values), inv)])
+    if edit.payer is not None and len(at):
         payer_re = re.compile(edit.payer, flags=re.IGNORECASE)
         # lines with no payer are checked too: the export may not say
         at = at[fx.per_value("payer", lambda p: payer_re.search(p) is not None, True, at)]
@@ -205,16 +212,11 @@ def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[IntArray, ObjArray]:
         return none
     codes = fx.code_text
     if edit.check == "only-unsupported":
-        listed = _pattern_index(fx, list(edit.not_supporting))
         at = at[fx.first_used[at]]
-        if not (listed >= 0).any():
-            return none
-        if len(at) and (listed < 0).any():
-            # claims with a diagnosis the edit does not list are not selected
-            other = np.flatnonzero((listed < 0)[fx.code_id])
-            has_other = np.zeros(fx.n_claims, dtype=bool)
-            has_other[fx.claim_index[other]] = True
-            at = at[~has_other[fx.claim_index[at]]]
+        claims = fx.claim_index[at]
+        # every used row of the claim is listed: as many listed rows as rows
+        listed_rows = np.bincount(fx.claim_index[(listed >= 0)[fx.code_id]], minlength=fx.n_claims)
+        at = at[listed_rows[claims] == fx.claim_sizes[claims]]
         notes = np.array([p.note for p in edit.not_supporting], dtype=object)
         picked = fx.code_id[at]
         detail = join(": ", codes[picked], " is ", notes[np.maximum(listed[picked], 0)])
