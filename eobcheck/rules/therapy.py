@@ -200,7 +200,8 @@ def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[IntArray, ObjArray]:
         listed = _pattern_index(fx, list(edit.not_supporting))
         # A claim all of whose diagnoses the edit lists: its rows hold listed codes, so
         # only those rows (usually few) are candidates.
-        at = np.flatnonzero((listed >= 0)[fx.code_id]) if (listed >= 0).any() else none[0]
+        listed_at = np.flatnonzero((listed >= 0)[fx.code_id])
+        at = listed_at
         at = at[covers[np.where(inv[at] < 0, len(values), inv[at])]]
     else:
         at = np.flatnonzero(covers[np.where(inv < 0, len(values), inv)])
@@ -215,7 +216,7 @@ def _edit_hits(fx: Facts, pack: Pack, edit: Edit) -> tuple[IntArray, ObjArray]:
         at = at[fx.first_used[at]]
         claims = fx.claim_index[at]
         # every used row of the claim is listed: as many listed rows as rows
-        listed_rows = np.bincount(fx.claim_index[(listed >= 0)[fx.code_id]], minlength=fx.n_claims)
+        listed_rows = np.bincount(fx.claim_index[listed_at], minlength=fx.n_claims)
         at = at[listed_rows[claims] == fx.claim_sizes[claims]]
         notes = np.array([p.note for p in edit.not_supporting], dtype=object)
         picked = fx.code_id[at]
