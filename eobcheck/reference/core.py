@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -54,6 +55,19 @@ _ICD9_SYNTAX = re.compile(r"^(?:[0-9]{3}[0-9]{0,2}|V[0-9]{2}[0-9]{0,2}|E[0-9]{3}
 _EMPTY: Final[tuple[Any, ...]] = ()
 _NAT: Final = np.iinfo(np.int64).min
 _NS_PER_DAY: Final = 86_400 * 10**9
+#: Ticks per day of the datetime64 units a date column may come in.
+_PER_DAY: Final = {
+    "D": 1,
+    "h": 24,
+    "m": 1_440,
+    "s": 86_400,
+    "ms": 86_400 * 10**3,
+    "us": 86_400 * 10**6,
+    "ns": _NS_PER_DAY,
+}
+
+#: Rows from which ``check`` runs its Arrow steps in a second thread.
+_THREAD_ROWS: Final = 100_000
 
 #: Where suggestions come from (the ``fix_source`` column).
 FIX_SOURCES: Final = ("cms-conversion-table", "heuristic", "gem", "children", "placeholder")
@@ -120,10 +134,25 @@ def _days(column: Any) -> npt.NDArray[np.int64]:
     return np.asarray(pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _index_in(values: npt.NDArray[np.object_], value_set: Any) -> npt.NDArray[np.int64]:
-    """Position of each value in an Arrow array, -1 where absent (hash join in Arrow)."""
-    found = pc.index_in(pa.array(values, type=pa.string()), value_set=value_set)
-    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+class _Lookup:
+    """Positions of strings in a fixed Arrow string array, for few values or many."""
+
+    def __init__(self, values: Any) -> None:
+        self.values = values
+        self._order = np.asarray(pc.sort_indices(values).to_numpy(), dtype=np.int64)
+        self._sorted = np.asarray(values.take(self._order).to_numpy(zero_copy_only=False))
+
+    def index(self, values: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+        """Position of each value (first of equal ones), -1 where absent."""
+        n = len(self._sorted)
+        if len(values) * 32 >= n or not n:
+            # many values: one Arrow hash join (it hashes the whole set on every call)
+            found = pc.index_in(pa.array(values, type=pa.string()), value_set=self.values)
+            return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), np.int64)
+        # few values (the usual check): binary searches instead of hashing the whole set
+        at = np.minimum(np.searchsorted(self._sorted, values, side="left"), n - 1)
+        hit = np.asarray(self._sorted[at] == values, dtype=bool)
+        return np.where(hit, self._order[at], -1)
 
 
 def _day(d: date) -> int:
@@ -196,6 +225,7 @@ class Reference:
         self._succ_map: _Multimap | None = None
         self._pred_map: _Multimap | None = None
         self._gem_map: _Multimap | None = None
+        self._days_table: tuple[int, npt.NDArray[np.integer[Any]]] | None = None
 
     # --- loading --------------------------------------------------------------------------
 
@@ -294,7 +324,8 @@ class Reference:
         self._span_key = (bpos[order] << 20) + bstart[order]
         self._span_start = bstart[order]
         self._span_end = np.where(open_end[billable][order], np.iinfo(np.int64).min, bend[order])
-        self._categories = pc.unique(pc.utf8_slice_codeunits(self._code_pa, 0, 3))
+        self._categories = _Lookup(pc.unique(pc.utf8_slice_codeunits(self._code_pa, 0, 3)))
+        self._code_set = _Lookup(self._code_pa)
         icd9 = t["icd9"].sort_by("code")
         self._icd9_pa = icd9["code"].combine_chunks()
         self._icd9_titles = np.asarray(icd9["title"].to_numpy(zero_copy_only=False), dtype=object)
@@ -302,9 +333,10 @@ class Reference:
         prefixes = pa.concat_arrays(
             [pc.utf8_slice_codeunits(self._icd9_pa, 0, n) for n in (3, 4)]
         ).unique()
-        self._icd9_prefixes = pc.filter(
-            prefixes, pc.invert(pc.is_in(prefixes, value_set=self._icd9_pa))
+        self._icd9_prefixes = _Lookup(
+            pc.filter(prefixes, pc.invert(pc.is_in(prefixes, value_set=self._icd9_pa)))
         )
+        self._icd9_set = _Lookup(self._icd9_pa)
 
     @property
     def _succ(self) -> _Multimap:
@@ -451,29 +483,33 @@ class Reference:
 
     def _parse(self, uniques: npt.NDArray[np.object_]) -> _Parsed:
         """Classify distinct raw inputs (vectorized over the distinct values)."""
+        # Arrow's string kernels straight on the distinct values (the ones pandas' .str would
+        # call, without its fixed cost per call); Python's str.find and re where pandas
+        # falls back to them (character offsets; "$" before a trailing newline).
         n = len(uniques)
-        text = pd.Series(uniques, dtype="object").astype("string").str.strip().str.upper()
-        null = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
-        text_o = text.fillna("").to_numpy(dtype=object)
-        dotpos = text.str.find(".").fillna(-1).to_numpy(dtype=np.int64)
-        ndots = text.str.count(r"\.").fillna(0).to_numpy(dtype=np.int64)
-        key_s = text.str.replace(".", "", regex=False).fillna("")
-        key = key_s.to_numpy(dtype=object)
-        klen = key_s.str.len().to_numpy(dtype=np.int64)
-        strict10 = key_s.str.match(_ICD10_SYNTAX.pattern).to_numpy(dtype=bool)
-        loose10 = key_s.str.match(_ICD10_LOOSE.pattern).to_numpy(dtype=bool)
-        cat_known = _index_in(key_s.str.slice(0, 3).to_numpy(dtype=object), self._categories) >= 0
+        text = pc.utf8_upper(pc.utf8_trim_whitespace(pa.array(uniques, type=pa.string())))
+        null = _np_bool(pc.or_kleene(pc.is_null(text), pc.equal(text, "")), missing=True)
+        text_o = np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False), dtype=object)
+        dotpos = np.fromiter((t.find(".") for t in text_o), dtype=np.int64, count=n)
+        ndots = _np_int(pc.count_substring(text, "."))
+        key_pa = pc.fill_null(pc.replace_substring(text, ".", ""), "")
+        key = np.asarray(key_pa.to_numpy(zero_copy_only=False), dtype=object)
+        klen = _np_int(pc.utf8_length(key_pa))
+        strict10 = _match(key_pa, key, _ICD10_SYNTAX)
+        loose10 = _match(key_pa, key, _ICD10_LOOSE)
+        head3 = pc.utf8_slice_codeunits(key_pa, 0, 3)
+        cat_known = self._categories.index(np.asarray(head3.to_numpy(zero_copy_only=False))) >= 0
         dot_ok10 = (ndots == 0) | ((ndots == 1) & (dotpos == 3) & (klen > 3))
         shape10 = (strict10 | (loose10 & cat_known)) & dot_ok10 & ~null
-        is_e = key_s.str.startswith("E").to_numpy(dtype=bool)
+        is_e = _np_bool(pc.starts_with(key_pa, "E"))
         dot_ok9 = (ndots == 0) | ((ndots == 1) & (dotpos == np.where(is_e, 4, 3)) & (klen > dotpos))
-        shape9 = key_s.str.match(_ICD9_SYNTAX.pattern).to_numpy(dtype=bool) & dot_ok9 & ~null
-        pos = _index_in(key, self._code_pa)
+        shape9 = _match(key_pa, key, _ICD9_SYNTAX) & dot_ok9 & ~null
+        pos = self._code_set.index(key)
         pos = np.where(shape10, pos, -1)
         known10 = pos >= 0
-        pos9 = _index_in(key, self._icd9_pa)
+        pos9 = self._icd9_set.index(key)
         listed9 = shape9 & (pos9 >= 0)
-        prefix9 = shape9 & (_index_in(key, self._icd9_prefixes) >= 0)
+        prefix9 = shape9 & (self._icd9_prefixes.index(key) >= 0)
         is9 = ~known10 & (listed9 | prefix9)
         kind = np.full(n, 5, dtype=np.int8)
         # a dotted ICD-9-CM form that no list has; undotted digits (a CPT code in the wrong
@@ -495,8 +531,8 @@ class Reference:
                 pos[j] = found
         # dotted forms, vectorized: ICD-10-CM and ICD-9-CM after three characters, E codes four
         e9 = ((kind == 2) | (kind == 6)) & is_e
-        dotted3 = (key_s.str.slice(0, 3) + "." + key_s.str.slice(3)).to_numpy(dtype=object)
-        dotted4 = (key_s.str.slice(0, 4) + "." + key_s.str.slice(4)).to_numpy(dtype=object)
+        dotted3 = _dotted(key_pa, 3)
+        dotted4 = _dotted(key_pa, 4)
         normalized = np.where(klen > 3, dotted3, key)
         normalized = np.where(e9, np.where(klen > 4, dotted4, key), normalized)
         normalized = np.where(kind == 5, text_o, normalized)
@@ -526,63 +562,129 @@ class Reference:
 
     def check(self, codes: Any, dates: Any) -> pd.DataFrame:
         """Status, title, validity span and suggestions of each (code, date of service) pair."""
-        index, uidx, uniques = _factorize(codes)
-        days = _to_days(dates)
-        if len(days) != len(uidx):
-            raise ValueError(f"codes ({len(uidx)}) and dates ({len(days)}) differ in length")
+        rows = len(codes) if hasattr(codes, "__len__") else 0
+        # On large inputs the two Arrow steps (hashing the codes, building the normalized
+        # strings) run beside the numpy work: Arrow releases the GIL.
+        pool = ThreadPoolExecutor(max_workers=1) if rows >= _THREAD_ROWS else None
+        try:
+            return self._check(codes, dates, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def _check(self, codes: Any, dates: Any, pool: ThreadPoolExecutor | None) -> pd.DataFrame:
+        encoded = _submit(pool, _factorize, codes)
+        col = self._date_columns(dates)
+        index, uidx, uniques = encoded.result()
+        if len(col) != len(uidx):
+            raise ValueError(f"codes ({len(uidx)}) and dates ({len(col)}) differ in length")
         parsed = self._parse(uniques)
-        nat = days == np.iinfo(np.int64).min
-        seg = self._segments(days, nat)  # 0 = before ICD-10-CM
-        nseg = len(self._eff) + 1
+        normalized = _submit(pool, _strings, parsed.normalized, uidx)
+        nrel = len(self._eff)
+        nseg = nrel + 1
+        width = nrel + 3  # row columns: NaT, before ICD-10-CM, one per release, beyond the data
 
         # Spellings of one code (" m5450", "M54.50") share status and suggestions: work on
         # canonical entries (kind + code), so each (code, release) cell is computed once.
         cidx, canon = self._canonical(parsed)
         status = self._status_matrix(canon)  # (canonical entries, nseg)
-        cell = cidx[uidx] * nseg + seg
-        st = status.reshape(-1)[cell]
-        st = np.where(nat, NULL, st).astype(np.int8)
-
-        # validity span per cell (only valid ICD-10 cells), as datetime64[ns] integers
         vf, vt = self._span_matrix(canon, status)
-        valid_from = np.where(nat, _NAT, vf.reshape(-1)[cell])
-        valid_to = np.where(nat, _NAT, vt.reshape(-1)[cell])
+
+        # Every output column is a table over (distinct input, row column) cells taken once by
+        # the row's cell number: the rows only ever see integer arrays.
+        scol = np.minimum(np.arange(width) - 1, nrel)  # status column of each row column
+        scol[0] = 0
+        cst = status[cidx][:, scol]
+        cst[:, 0] = NULL
+        cvf = vf[cidx][:, scol]
+        cvt = vt[cidx][:, scol]
+        cvf[:, 0] = _NAT
+        cvt[:, 0] = _NAT
+        cst, cvf, cvt = cst.reshape(-1), cvf.reshape(-1), cvt.reshape(-1)
+        cell = np.multiply(uidx, width, dtype=np.intp)
+        cell += col
+        st = cst[cell]
 
         # suggestions once per distinct problem cell that actually occurs; every other row
-        # points at one extra cell holding no suggestions and no source
-        problem = (st >= RETIRED) & (st != UNKNOWN) & (st != MALFORMED)
-        used = np.zeros(status.size, dtype=bool)
-        used[cell[problem]] = True
-        sugg = np.empty(status.size + 1, dtype=object)
-        sugg.fill(_EMPTY)
-        fsrc = np.full(status.size + 1, len(FIX_SOURCES), dtype=np.int64)
-        flat = status.reshape(-1)
-        for c in np.flatnonzero(used):
-            u, s = divmod(int(c), nseg)
-            day = int(self._eff[s - 1]) if s > 0 else _day(ICD10_START) - 1
-            pos_u = int(canon.pos[u])
-            key = str(self._code_arr[pos_u]) if canon.kind[u] == 3 else str(canon.key[u])
-            sugg[c], source = self._cell(int(flat[c]), key, pos_u, s - 1, day)
-            if source is not None:
-                fsrc[c] = FIX_SOURCES.index(source)
-        pick = np.where(problem, cell, status.size)
+        # holds the shared empty tuple and no source
+        problem = (cst >= RETIRED) & (cst != UNKNOWN) & (cst != MALFORMED)
+        prow = np.flatnonzero(problem[cell])
+        pcell = cell[prow]
+        used = np.zeros(len(cst), dtype=bool)
+        used[pcell] = True
+        csugg = np.empty(len(cst), dtype=object)
+        cfsrc = np.full(len(cst), len(FIX_SOURCES), dtype=np.int8)
+        found: dict[int, tuple[tuple[Suggestion, ...], int]] = {}
+        for c in np.flatnonzero(used).tolist():
+            u, k = divmod(c, width)
+            s = int(scol[k])
+            canon_cell = int(cidx[u]) * nseg + s
+            hit = found.get(canon_cell)
+            if hit is None:
+                cu = int(cidx[u])
+                day = int(self._eff[s - 1]) if s > 0 else _day(ICD10_START) - 1
+                pos_u = int(canon.pos[cu])
+                key = str(self._code_arr[pos_u]) if canon.kind[cu] == 3 else str(canon.key[cu])
+                sugg, source = self._cell(int(status[cu, s]), key, pos_u, s - 1, day)
+                hit = (sugg, FIX_SOURCES.index(source) if source is not None else len(FIX_SOURCES))
+                found[canon_cell] = hit
+            csugg[c], cfsrc[c] = hit
+        suggestions = np.empty(len(cell), dtype=object)
+        suggestions.fill(_EMPTY)
+        suggestions[prow] = csugg[pcell]
 
         titles = self._unique_titles(parsed)
-        newest_end = _day(_fy_end(_date(int(self._eff[-1]))))
-        beyond = (days > newest_end) & ~nat
         columns: dict[str, Any] = {
-            "normalized": _strings(parsed.normalized, uidx),
-            "status": pd.Categorical.from_codes(st, categories=pd.Index(list(STATUSES))),
+            "normalized": None,  # filled below, when the background take is done
+            "status": pd.Categorical.from_codes(
+                st, categories=pd.Index(list(STATUSES)), validate=False
+            ),
             # Titles as a categorical of strings: one copy per distinct title instead of one
             # per row keeps a multi-million-row check fast.
             "title": _categorical(titles, uidx),
-            "valid_from": pd.array(valid_from.view("datetime64[ns]")),
-            "valid_to": pd.array(valid_to.view("datetime64[ns]")),
-            "suggestions": sugg[pick],
-            "fix_source": _strings(np.array([*FIX_SOURCES, None], dtype=object), fsrc[pick]),
-            "beyond_data": beyond,
+            "valid_from": cvf[cell].view("datetime64[ns]"),
+            "valid_to": cvt[cell].view("datetime64[ns]"),
+            "suggestions": suggestions,
+            "fix_source": _sparse_strings(
+                np.array([*FIX_SOURCES, None], dtype=object), cfsrc[pcell], prow, len(cell)
+            ),
+            "beyond_data": col == width - 1,
         }
+        columns["normalized"] = normalized.result()
         return pd.DataFrame(columns, index=index, copy=False)
+
+    def _date_columns(self, dates: Any) -> npt.NDArray[np.integer[Any]]:
+        """Per date: 0 NaT, 1 before ICD-10-CM, 2 + k in release k, last beyond the data."""
+        values = dates.to_numpy() if isinstance(dates, pd.Series | pd.Index) else np.asarray(dates)
+        if not np.issubdtype(values.dtype, np.datetime64):
+            values = np.asarray(pd.to_datetime(pd.Series(values), errors="coerce").to_numpy())
+        unit, count = np.datetime_data(values.dtype)
+        per_day = _PER_DAY.get(unit) if count == 1 else None
+        if per_day is None:
+            values, per_day = values.astype("datetime64[D]"), 1
+        ticks = values.view(np.int64)
+        first, table = self._day_table()
+        # whole days (floor), clamped to the table: earlier days are all before ICD-10-CM,
+        # later ones all beyond the data; a table lookup per row instead of a binary search
+        days = ticks // per_day if per_day != 1 else ticks.copy()
+        np.clip(days, first, first + len(table) - 1, out=days)
+        days -= first
+        col = np.take(table, days)
+        if len(ticks) and ticks.min() == _NAT:
+            col[ticks == _NAT] = 0
+        return col
+
+    def _day_table(self) -> tuple[int, npt.NDArray[np.integer[Any]]]:
+        """First day and row column of every day from the eve of ICD-10-CM to beyond the data."""
+        if self._days_table is None:
+            first = int(self._eff[0]) - 1
+            beyond = _day(_fy_end(_date(int(self._eff[-1])))) + 1
+            day = np.arange(first, beyond + 1, dtype=np.int64)
+            found = 1 + np.searchsorted(self._eff, day, side="right") + (day >= beyond)
+            # the row column numbers fit a byte unless releases number in the hundreds
+            small = np.int8 if int(found[-1]) < 127 else np.int16
+            self._days_table = (first, found.astype(small))
+        return self._days_table
 
     def _canonical(self, p: _Parsed) -> tuple[npt.NDArray[np.int64], _Parsed]:
         """Map distinct inputs to distinct (kind, code) entries; return the map and entries."""
@@ -670,7 +772,7 @@ class Reference:
         titles[k1] = self._titles[p.pos[k1]]
         k2 = np.flatnonzero((p.kind == 2) & p.icd9_listed)
         if len(k2):
-            titles[k2] = self._icd9_titles[_index_in(p.key[k2], self._icd9_pa)]
+            titles[k2] = self._icd9_titles[self._icd9_set.index(p.key[k2])]
         return titles
 
     # --- conveniences -----------------------------------------------------------------------
@@ -923,9 +1025,15 @@ class Reference:
         return text + "."
 
 
-def _factorize(codes: Any) -> tuple[pd.Index, npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+def _factorize(
+    codes: Any,
+) -> tuple[pd.Index, npt.NDArray[np.integer[Any]], npt.NDArray[np.object_]]:
     """Index, per-row position among the distinct values, and the distinct values plus a
-    trailing None that every null row points to."""
+    trailing None that every null row points to (distinct values in order of appearance)."""
+    if isinstance(codes, pd.Series) and isinstance(codes.array, pd.arrays.ArrowStringArray):
+        found = _factorize_arrow(codes.array.__arrow_array__())
+        if found is not None:
+            return codes.index, found[0], found[1]
     if isinstance(codes, pd.Series):
         index, values = codes.index, codes
     else:
@@ -940,21 +1048,124 @@ def _factorize(codes: Any) -> tuple[pd.Index, npt.NDArray[np.int64], npt.NDArray
     uniq = np.empty(n + 1, dtype=object)
     uniq[:n] = distinct
     uniq[n] = None
-    return index, np.where(uidx < 0, n, uidx).astype(np.int64), uniq
+    return index, np.where(uidx < 0, n, uidx).astype(np.intp), uniq
 
 
-def _categorical(values: npt.NDArray[np.object_], take: npt.NDArray[np.int64]) -> pd.Categorical:
+def _factorize_arrow(
+    chunked: pa.ChunkedArray,
+) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.object_]] | None:
+    """Arrow's dictionary encoding of a string column (what pandas' factorize does for it,
+    without pandas' wrapping); None when the column is empty."""
+    if not len(chunked):
+        return None
+    arr = chunked.combine_chunks() if chunked.num_chunks > 1 else chunked.chunk(0)
+    encoded = pc.dictionary_encode(arr)
+    dictionary = encoded.dictionary
+    n = len(dictionary)
+    indices = encoded.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, n)
+    uniq = np.empty(n + 1, dtype=object)
+    uniq[:n] = dictionary.to_numpy(zero_copy_only=False)
+    uniq[n] = None
+    return np.asarray(indices.to_numpy(zero_copy_only=False)), uniq
+
+
+def _np_bool(values: Any, missing: bool = False) -> npt.NDArray[np.bool_]:
+    """An Arrow boolean array as numpy, nulls as ``missing``."""
+    return np.asarray(pc.fill_null(values, missing).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _np_int(values: Any) -> npt.NDArray[np.int64]:
+    """An Arrow integer array as numpy int64, nulls as 0."""
+    return np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _match(
+    values: Any, texts: npt.NDArray[np.object_], pattern: re.Pattern[str]
+) -> npt.NDArray[np.bool_]:
+    """Whether each string matches ``pattern`` from its start (RE2 in Arrow).
+
+    Python's ``re`` decides the strings holding a newline, where its "$" differs from RE2's.
+    """
+    found = _np_bool(pc.match_substring_regex(values, pattern.pattern))
+    newline = _np_bool(pc.match_substring(values, "\n"))
+    for i in np.flatnonzero(newline):
+        found[i] = pattern.match(str(texts[i])) is not None
+    return found
+
+
+def _dotted(values: Any, cut: int) -> npt.NDArray[np.object_]:
+    """Each string with a dot inserted after ``cut`` characters."""
+    head = pc.utf8_slice_codeunits(values, 0, cut)
+    tail = pc.utf8_slice_codeunits(values, cut, np.iinfo(np.int64).max)
+    joined = pc.binary_join_element_wise(head, tail, ".")
+    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _categorical(
+    values: npt.NDArray[np.object_], take: npt.NDArray[np.integer[Any]]
+) -> pd.Categorical:
     """A categorical of ``values[take]`` (None -> missing) without copying strings per row."""
     codes, cats = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    # the smallest code type pandas itself would choose, so the per-row take is the only copy
+    small = np.int8 if len(cats) < 127 else np.int16 if len(cats) < 32_767 else np.int32
+    # np.take, not fancy indexing: it reads 32-bit row indices without converting them first
     return pd.Categorical.from_codes(
-        codes[take], categories=pd.Index(np.asarray(cats, dtype=object), dtype="string")
+        np.take(codes.astype(small), take),
+        categories=pd.Index(np.asarray(cats, dtype=object), dtype="string"),
+        validate=False,
     )
 
 
-def _strings(values: npt.NDArray[np.object_], take: npt.NDArray[np.int64]) -> Any:
+def _strings(values: npt.NDArray[np.object_], take: npt.NDArray[np.integer[Any]]) -> Any:
     """A pandas string array of ``values[take]`` built with one Arrow take (no Python loop)."""
-    arr = pa.array(values, type=pa.string()).take(pa.array(take))
-    return pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.string()))
+    # large_string, the type pandas keeps its strings in, so no cast copies the result
+    arr = pa.array(values, type=pa.large_string()).take(pa.array(take))
+    return pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.large_string()))
+
+
+def _submit(pool: ThreadPoolExecutor | None, fn: Any, *args: Any) -> Future[Any]:
+    """``fn(*args)`` in the pool, or right here (as a finished future) without one."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future[Any] = Future()
+    done.set_result(fn(*args))
+    return done
+
+
+def _sparse_strings(
+    values: npt.NDArray[np.object_],
+    take: npt.NDArray[np.integer[Any]],
+    rows: npt.NDArray[np.intp],
+    n: int,
+) -> Any:
+    """A pandas string array of ``n`` rows, null except ``values[take]`` at ``rows``.
+
+    Null rows hold no bytes, so the Arrow data buffer is that of the few taken values and only
+    the offsets and the validity bitmap span every row.
+    """
+    small = pa.array(values, type=pa.large_string()).take(pa.array(take))
+    ends = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(pc.binary_length(small).fill_null(0), dtype=np.int64), out=ends[1:])
+    # offsets step up only after the taken rows: a repeat of the running ends, no per-row sum
+    offsets = np.repeat(ends, np.diff(np.concatenate(([-1], rows, [n]))))
+    valid = np.zeros(n, dtype=bool)
+    valid[rows] = np.asarray(small.is_valid(), dtype=bool)
+    nulls = n - int(np.count_nonzero(valid))
+    small = small.combine_chunks() if isinstance(small, pa.ChunkedArray) else small
+    data = small.buffers()[2] if len(small) else pa.py_buffer(b"")
+    arr = pa.Array.from_buffers(
+        pa.large_string(),
+        n,
+        [
+            pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None,
+            pa.py_buffer(offsets),
+            data,
+        ],
+        null_count=nulls,
+    )
+    return pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.large_string()))
 
 
 def _as_date(value: date | str | datetime | pd.Timestamp) -> date:
