@@ -233,7 +233,7 @@ class Tabular:
     @cached_property
     def _node_code_set(self) -> frozenset[str]:
         nodes = self._arrow("tabular_nodes", ["code"])
-        return frozenset(str(c) for c in nodes.column("code").to_pylist())
+        return frozenset(nodes.column("code").drop_null().to_pylist())
 
     @cached_property
     def _node_codes(self) -> pd.Index:

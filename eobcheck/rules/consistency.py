@@ -157,7 +157,7 @@ def excludes1_conflict(ctx: Context) -> Hits:
     def head(key: int) -> str:
         k, pa, pb = key // (wide * wide), (key // wide) % wide, key % wide
         a, b = codes[uniq[k] // ncode], codes[uniq[k] % ncode]
-        return f"{b} (position {pb}) and {a} (position {pa})"
+        return f"{b} (position {pb}) and {a} (position {pa}) on claim "
 
     many = int(extra.max()) + 1
 
@@ -173,7 +173,6 @@ def excludes1_conflict(ctx: Context) -> Hits:
     # Messages per distinct (pair, positions) and (pair, count); only the claim id varies.
     msg = join(
         _group_text((pair * wide + pos_a) * wide + pos_b, head),
-        " on claim ",
         text_at(ctx, "claim_id", rows),
         _group_text(pair * many + extra, tail),
     )
