@@ -278,9 +278,7 @@ def unspecified_persisting(ctx: Context) -> Hits:
     # Siblings valid on the last date depend on the code and the release in force on it
     # (release names are unique): looked up once per distinct (code, release).
     day_u, day_inv = distinct_inverse(days)
-    release, _ = pd.factorize(
-        np.array([ctx.reference.release_name(_date(int(d))) for d in day_u], dtype=object)
-    )
+    release, _ = pd.factorize(_release_names(ctx, day_u))
     width = int(release.max()) + 1
     inv, uniq = pd.factorize(code_ids * width + release[day_inv])
     codes = fx.code_text
@@ -322,6 +320,33 @@ def unspecified_persisting(ctx: Context) -> Hits:
         fx.series(sel, per[order]),
         fx.series(sel, applicability),
     )
+
+
+def _release_names(ctx: Context, days: IntArray) -> ObjArray:
+    """The release in force on each of the sorted ``days``.
+
+    The release is a step function of the date and a release's name is unique, so where
+    both ends of a span of days have one release, every day between has it: the lookups
+    bisect the change points instead of asking once per day.
+    """
+    out = np.full(len(days), None, dtype=object)
+    if not len(days):
+        return out
+
+    def name(i: int) -> str:
+        if out[i] is None:
+            out[i] = ctx.reference.release_name(_date(int(days[i])))
+        return str(out[i])
+
+    todo = [(0, len(days) - 1)]
+    while todo:
+        lo, hi = todo.pop()
+        if name(lo) == name(hi):
+            out[lo : hi + 1] = out[lo]
+        elif hi - lo > 1:
+            mid = (lo + hi) // 2
+            todo += [(lo, mid), (mid, hi)]
+    return out
 
 
 def _date(day: int) -> date:
