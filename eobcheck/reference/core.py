@@ -644,7 +644,8 @@ class Reference:
             "title": _categorical(titles, uidx),
             "valid_from": cvf[cell].view("datetime64[ns]"),
             "valid_to": cvt[cell].view("datetime64[ns]"),
-            "suggestions": suggestions,
+            # a Series of dtype object, so the frame does not scan the tuples to infer a type
+            "suggestions": pd.Series(suggestions, index=index, dtype=object, copy=False),
             "fix_source": _sparse_strings(
                 np.array([*FIX_SOURCES, None], dtype=object), cfsrc[pcell], prow, len(cell)
             ),
