@@ -263,21 +263,28 @@ class _Layout:
 def _layout(filled: list[np.ndarray], n: int) -> _Layout:
     """Lay out wide diagnosis columns: one row per line x filled position, in order."""
     k = len(filled)
-    counts: np.ndarray = np.zeros(n, dtype=np.uint8 if k < 255 else np.int64)
+    # narrow integers throughout: these arrays are as long as the output
+    small = np.int8 if k < 127 else np.int64
+    counts: np.ndarray = np.zeros(n, dtype=small)
     for f in filled:
         np.add(counts, f, out=counts)
-    out_counts = np.maximum(counts, 1).astype(np.int64)
-    ends = np.cumsum(out_counts)
-    starts = ends - out_counts
-    total = int(ends[-1]) if n else 0
-    line_idx = np.repeat(np.arange(n, dtype=np.int64), out_counts)
-    # gaps (Dx1 and Dx3 filled, Dx2 blank) are rare: without any, a row's rank within its
-    # line is its column
+    out_counts = np.maximum(counts, 1)
+    starts = np.cumsum(out_counts, dtype=np.int64)
+    total = int(starts[-1]) if n else 0
+    starts -= out_counts
+    index = np.int32 if max(total, (k + 1) * n) < 2**31 else np.int64
+    line_idx = np.repeat(np.arange(n, dtype=index), out_counts)
+    # gaps (Dx1 and Dx3 filled, Dx2 blank) are rare: without any, a row's column is its rank
+    # within its line, a running count that drops back to 0 where each line starts
     gaps = any(np.any(filled[j] & ~filled[j - 1]) for j in range(1, k))
     if not gaps:
-        col = np.arange(total, dtype=np.int64) - np.repeat(starts, out_counts)
+        step = np.ones(total, dtype=small)
+        if total:
+            step[starts[1:]] = 1 - out_counts[:-1]
+            step[0] = 0
+        col = np.cumsum(step, dtype=small)
     else:
-        col = np.empty(total, dtype=np.int64)
+        col = np.empty(total, dtype=small)
         slot = starts.copy()
         for j, f in enumerate(filled):
             rows = np.flatnonzero(f)
@@ -295,7 +302,9 @@ def _wide_values(source: list[pa.ChunkedArray], layout: _Layout) -> pa.ChunkedAr
     # the columns' chunks one after another, then one null for the rows without any
     chunks = [c for arr in source for c in arr.chunks]
     chunks.append(pa.nulls(1, pa.large_string()))
-    flat = layout.col * n + layout.line_idx
+    flat = layout.col.astype(layout.line_idx.dtype)
+    flat *= n
+    flat += layout.line_idx
     flat[layout.empty] = k * n
     return pa.chunked_array(chunks, type=pa.large_string()).take(pa.array(flat))
 
@@ -333,14 +342,19 @@ def _dx_list(raw: RawTable, cmap: ColumnMap) -> tuple[np.ndarray, Any, np.ndarra
 def _spread(name: str, field: _Field, line_idx: np.ndarray | None) -> pd.Series:
     """Give every output row the value of its line (``line_idx`` None: one row per line)."""
     if isinstance(field, _Coded):
-        codes = field.codes if line_idx is None else field.codes[line_idx]
         values = field.values
+        # np.take, not fancy indexing: about twice as fast on these long integer arrays
         if isinstance(values, pa.Array):
+            codes = field.codes if line_idx is None else np.take(field.codes, line_idx)
             out = pd.Series(pd.arrays.ArrowStringArray(values.take(pa.array(codes))), copy=False)
         elif isinstance(values, np.ndarray):
-            out = pd.Series(values[codes], copy=False)
+            out = pd.Series(_take(np.take(values, field.codes), line_idx), copy=False)
         else:
-            out = pd.Series(values.take(codes), copy=False)
+            data = np.take(values.to_numpy(dtype=np.int64, na_value=0), field.codes)
+            mask = np.take(values.isna(), field.codes)
+            out = pd.Series(
+                pd.arrays.IntegerArray(_take(data, line_idx), _take(mask, line_idx)), copy=False
+            )
     elif isinstance(field, pa.ChunkedArray):
         taken = field if line_idx is None else field.take(pa.array(line_idx))
         out = pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
@@ -349,6 +363,10 @@ def _spread(name: str, field: _Field, line_idx: np.ndarray | None) -> pd.Series:
     if DTYPES[name] == "category":
         out = out.astype("category")
     return out
+
+
+def _take(values: np.ndarray, line_idx: np.ndarray | None) -> np.ndarray:
+    return values if line_idx is None else np.take(values, line_idx)
 
 
 class _Runner:
@@ -394,7 +412,7 @@ def build(
             headers = [cmap.headers[i] for i, _ in cmap.dx]
             column_job = run.submit(_wide_columns, headers, col)
             positions = np.array([pos for _, pos in cmap.dx] + [0], dtype=np.int64)
-            pos = positions[col]
+            pos = np.take(positions, col)
         else:
             line_idx, dx_value, pos, dx_column = _dx_list(raw, cmap)
             value_job, column_job = run.submit(lambda: dx_value), run.submit(lambda: dx_column)
@@ -451,7 +469,7 @@ def _provenance(
                 sheet_codes, pd.Index([source_sheet] if source_sheet is not None else [])
             )
         ),
-        "source_row": pd.Series(np.asarray(raw.source_row, dtype=np.int64)[line_idx], copy=False),
+        "source_row": pd.Series(np.take(np.asarray(raw.source_row, dtype=np.int64), line_idx), copy=False),
         "line_id": pd.Series(line_id_start + line_idx.astype(np.int64), copy=False),
     }
 
