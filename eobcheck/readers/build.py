@@ -469,7 +469,9 @@ def _provenance(
                 sheet_codes, pd.Index([source_sheet] if source_sheet is not None else [])
             )
         ),
-        "source_row": pd.Series(np.take(np.asarray(raw.source_row, dtype=np.int64), line_idx), copy=False),
+        "source_row": pd.Series(
+            np.take(np.asarray(raw.source_row, dtype=np.int64), line_idx), copy=False
+        ),
         "line_id": pd.Series(line_id_start + line_idx.astype(np.int64), copy=False),
     }
 
