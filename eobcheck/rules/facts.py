@@ -576,16 +576,22 @@ def _claim_pairs(fx: Facts, at: IntArray) -> Pairs:
     # list a claim's lines together, which the stable sort (timsort) runs through quickly
     width = int(position.max()) + 1 if len(position) else 1
     order = np.argsort(claim * width + position, kind="stable")
-    ncode = max(len(fx.codes), 1)
-    # keep the first (position, row) of each code on a claim
-    keep = first_seen(claim[order] * ncode + fx.code_id[at][order])
-    order = order[keep]
-    c = claim[order]
     m = len(order)
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Pairs(fx, empty, empty)
-    start = np.r_[True, c[1:] != c[:-1]]
+    # keep the first (position, row) of each code on a claim; claims and codes are numbered
+    # densely among these rows so the (claim, code) keys fit a table (no hashing)
+    code = fx.code_id[at][order]
+    present = np.bincount(code, minlength=len(fx.codes)) > 0
+    local = np.cumsum(present) - 1
+    c = claim[order]
+    group = np.cumsum(np.r_[True, c[1:] != c[:-1]]) - 1
+    keep = first_seen(group * max(int(present.sum()), 1) + local[code])
+    order, group = order[keep], group[keep]
+    m = len(order)
+    # dense claim numbers stay ascending, so claims still start where the number changes
+    start = np.r_[True, group[1:] != group[:-1]]
     group = np.cumsum(start) - 1
     begin = np.flatnonzero(start)
     size = np.diff(np.r_[begin, m])
