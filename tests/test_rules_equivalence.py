@@ -347,6 +347,69 @@ def test_general_paths_give_the_pinned_hits(
         assert got == EXPECTED[name]["PT004"], name
 
 
+def test_fallbacks_give_the_pinned_hits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Frames whose lines are not listed in order take the general first-listed and episode
+    # paths; forcing them on ordered input must give the same hits.
+    from eobcheck.rules import facts as facts_module
+
+    monkeypatch.setattr(facts_module, "_ascending_within_lines", lambda *args: False)
+    monkeypatch.setattr(facts_module.Facts, "lines_contiguous", property(lambda self: False))
+    by_code = {r.code: r for r in RULES}
+    paths = _inputs(tmp_path)
+    for name in ("synthetic", "sample"):
+        ctx = _context(paths[name])
+        got = {code: digest(by_code[code].func(ctx), ctx.frame) for code in CODES}
+        assert got == EXPECTED[name], name
+
+
+def test_distinct_helpers_match_numpy() -> None:
+    from eobcheck.rules.facts import counts, distinct, distinct_inverse, first_seen
+
+    rng = np.random.default_rng(5)
+    runs = np.repeat(rng.integers(0, 10**12, 3000), rng.integers(1, 6, 3000))
+    for values in (
+        rng.integers(0, 50, 20_000),  # small range: table
+        rng.integers(0, 10**12, 20_000),  # wide range: hashing
+        runs,  # wide range in runs of equal neighbours
+    ):
+        uniq, inv = np.unique(values, return_inverse=True)
+        got_uniq, got_inv = distinct_inverse(values)
+        assert np.array_equal(got_uniq, uniq) and np.array_equal(got_inv, inv)
+        assert np.array_equal(distinct(values), uniq)
+        _, first = np.unique(values, return_index=True)
+        want = np.zeros(len(values), dtype=bool)
+        want[first] = True
+        assert np.array_equal(first_seen(values), want)
+        assert np.array_equal(counts(values), np.bincount(inv)[inv])
+
+
+def test_segment_or_others_matches_a_loop() -> None:
+    from eobcheck.rules.patient import _segment_or_others
+
+    rng = np.random.default_rng(9)
+    sizes = rng.integers(1, 40, 300)
+    begin = np.cumsum(sizes) - sizes
+    segment = np.repeat(np.arange(len(sizes)), sizes)
+    values = rng.integers(0, 2**63, int(sizes.sum()), dtype=np.uint64)
+    got = _segment_or_others(values, segment, begin)
+    for i in range(len(values)):
+        lo, hi = begin[segment[i]], begin[segment[i]] + sizes[segment[i]]
+        others = [int(v) for j, v in enumerate(values[lo:hi], start=lo) if j != i]
+        want = 0
+        for v in others:
+            want |= v
+        assert int(got[i]) == want
+
+
+def test_release_bisection_matches_asking_every_day() -> None:
+    from eobcheck.rules.patient import _date, _release_names
+
+    ctx = Context(pd.DataFrame(), get_reference())
+    days = np.unique(np.random.default_rng(2).integers(16000, 21000, 400))
+    want = [ctx.reference.release_name(_date(int(d))) for d in days]
+    assert list(_release_names(ctx, days)) == want
+
+
 if __name__ == "__main__":
     import pprint
     import tempfile
