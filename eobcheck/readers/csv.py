@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv as _csv
 import io
+import mmap
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,17 +31,50 @@ DELIMITERS = (",", ";", "\t", "|")
 #: how many lines at the top may hold titles before the header
 HEADER_SCAN_LINES = 30
 _HEAD_BYTES = 256 * 1024
+#: files at least this large are mapped into memory instead of read into a bytes object
+_MAP_BYTES = 4 * 1024 * 1024
+_BLOCK = 1 << 20
+
+#: file contents: bytes, or a zero-copy view of a memory-mapped file
+Data = bytes | memoryview
 
 
-def decode(data: bytes) -> tuple[bytes, str]:
+def _load(path: Path) -> Data:
+    """Return the file's contents; a large file is mapped, not copied (page cache only)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < max(_MAP_BYTES, 1):  # an empty file cannot be mapped
+            return fh.read()
+        # the map outlives the file object; it is unmapped when its last view is dropped
+        return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+
+
+def _ascii(data: Data) -> bool:
+    if isinstance(data, bytes):
+        return data.isascii()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    return all(int(buf[i : i + _BLOCK].max()) < 128 for i in range(0, len(buf), _BLOCK))
+
+
+def _blank(data: Data) -> bool:
+    """Return True for an empty file or one holding only whitespace."""
+    if not len(data):
+        return True
+    if isinstance(data, bytes):
+        return data.isspace()
+    return bytes(data[:_HEAD_BYTES]).isspace() and bytes(data).isspace()
+
+
+def decode(data: Data) -> tuple[Data, str]:
     """Return (UTF-8 bytes without BOM, encoding name): UTF-8 if it decodes, else cp1252."""
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
         encoding = "utf-8-sig"
     else:
         encoding = "utf-8"
-    if data.isascii():  # the usual export: nothing to validate
+    if _ascii(data):  # the usual export: nothing to validate
         return data, encoding
+    data = bytes(data)
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -66,7 +101,7 @@ def _head_rows(head: str, delimiter: str) -> list[tuple[int, int, list[str]]]:
 
 
 def find_header(
-    data: bytes, columns: Mapping[str, str | Sequence[str]] | None
+    data: Data, columns: Mapping[str, str | Sequence[str]] | None
 ) -> tuple[str, int, list[str], ColumnMap]:
     """Return (delimiter, header's physical line number, header fields, column map)."""
     delimiter, line, fields, cmap, _ = _find_header(data, columns)
@@ -74,10 +109,10 @@ def find_header(
 
 
 def _find_header(
-    data: bytes, columns: Mapping[str, str | Sequence[str]] | None
+    data: Data, columns: Mapping[str, str | Sequence[str]] | None
 ) -> tuple[str, int, list[str], ColumnMap, int]:
     """find_header, plus the widest data row seen in the head (trailing delimiters)."""
-    head_bytes = data[:_HEAD_BYTES]
+    head_bytes = bytes(data[:_HEAD_BYTES])
     if len(data) > _HEAD_BYTES and b"\n" in head_bytes:
         head_bytes = head_bytes[: head_bytes.rindex(b"\n") + 1]
     head = head_bytes.decode("utf-8", errors="replace")
@@ -102,29 +137,35 @@ def _find_header(
     return delimiter, line, fields, ColumnMap.from_headers(fields, columns), widest
 
 
-def _newlines(data: bytes, start: int) -> int:
+def _newlines(data: Data, start: int) -> int:
     """Count the line feeds in ``data[start:]`` (numpy over blocks: 3x bytes.count)."""
     buf = np.frombuffer(data, dtype=np.uint8)
-    block = 1 << 20  # small enough that the comparison's temporary stays in cache
+    # blocks small enough that the comparison's temporary stays in cache
     return sum(
-        int(np.count_nonzero(buf[i : i + block] == 10)) for i in range(start, len(buf), block)
+        int(np.count_nonzero(buf[i : i + _BLOCK] == 10)) for i in range(start, len(buf), _BLOCK)
     )
 
 
-def _line_numbers(data: bytes, after: int, rows: int) -> np.ndarray | None:
+def _line_numbers(data: Data, after: int, rows: int) -> np.ndarray | None:
     """Return the 1-based physical line of each of ``rows`` records after line ``after``.
 
     None when the non-empty lines after the header are not exactly the records (a quoted
     field holds a line break).
     """
     start = 0
+    # the header is near the top: look for its end in the head first
+    head = bytes(data[:_HEAD_BYTES])
     for _ in range(after):
-        start = data.find(b"\n", start) + 1
+        start = head.find(b"\n", start) + 1
+        if start == 0 and len(head) < len(data):
+            head = bytes(data)
+            return _line_numbers(head, after, rows)
         if start == 0:
             return np.zeros(0, dtype=np.int64) if rows == 0 else None
     # as many physical lines as records (the usual case): line k holds record k; an empty
     # line or a quoted line break makes the records fewer than the lines
-    count = 0 if start >= len(data) else _newlines(data, start) + (not data.endswith(b"\n"))
+    ends_open = data[-1:] != b"\n"
+    count = 0 if start >= len(data) else _newlines(data, start) + ends_open
     if count == rows:
         return np.arange(after + 1, after + 1 + rows, dtype=np.int64)
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -141,7 +182,7 @@ def _line_numbers(data: bytes, after: int, rows: int) -> np.ndarray | None:
     return lines.astype(np.int64) if len(lines) == rows else None
 
 
-def _read_arrow(data: bytes, delimiter: str, header_line: int, width: int) -> RawTable | None:
+def _read_arrow(data: Data, delimiter: str, header_line: int, width: int) -> RawTable | None:
     """Parse the data rows with pyarrow; None when the file is not a clean rectangle."""
     names = [f"f{i}" for i in range(width)]
     try:
@@ -164,9 +205,9 @@ def _read_arrow(data: bytes, delimiter: str, header_line: int, width: int) -> Ra
     return RawTable([], cols, lines.astype(np.int64))
 
 
-def _read_python(data: bytes, delimiter: str, header_line: int, width: int) -> RawTable:
+def _read_python(data: Data, delimiter: str, header_line: int, width: int) -> RawTable:
     """Parse the data rows with the csv module: ragged rows padded, line numbers exact."""
-    text = data.decode("utf-8")
+    text = str(data, "utf-8")
     reader = _csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows: list[list[str]] = []
     numbers: list[int] = []
@@ -200,10 +241,10 @@ def read_csv(
     """Read a delimited text export into the canonical frame."""
     name = source_name if source_name is not None else str(path)
     try:
-        raw_bytes = Path(path).read_bytes()
+        raw_bytes = _load(Path(path))
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", path=name) from exc
-    if not raw_bytes or raw_bytes.isspace():
+    if _blank(raw_bytes):
         raise InputError("the file is empty", path=name)
     data, encoding = decode(raw_bytes)
     del raw_bytes
