@@ -68,15 +68,18 @@ t = mark("read CSV -> canonical frame", t)
 ctx = engine.Context(frame, ref, cfg, maps)
 ctx.dx
 t = mark("reference status of every diagnosis", t)
+import dataclasses
 rules = select(RULES, cfg.select, cfg.ignore, cfg.severity)
+hits = {}
 for prefix, label in (("DX", "diagnosis and record rules"), ("CX", "consistency rules"),
                       ("PX", "therapy rules"), ("PT", "patient rules")):
     for r in rules:
         if r.code.startswith(prefix):
-            r.func(ctx)
-    t = mark(label + " (first run, shared facts)", t)
-findings = engine.run_rules(ctx, rules)
-t = mark("all rules again (facts cached) + findings rows", t)
+            hits[r.code] = r.func(ctx)
+    t = mark(label, t)
+done = [dataclasses.replace(r, func=lambda _ctx, h=hits[r.code]: h) for r in rules]
+findings = engine.run_rules(ctx, done)
+t = mark("hits -> findings rows", t)
 denials = triage(ctx, findings)
 t = mark("denial triage", t)
 stats = engine._stats(ctx, findings, inputs).model_copy(update=summarize(denials))
