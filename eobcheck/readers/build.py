@@ -62,7 +62,13 @@ def drop_blank_rows(raw: RawTable) -> RawTable:
     if not raw.columns or len(raw) == 0:
         return raw
     # most rows have something in the first columns: only still-blank rows are looked at
-    blank = np.flatnonzero(~_nonblank(raw.columns[0]))
+    first = _arrow(raw.columns[0])
+    empty = pc.or_kleene(pc.equal(pc.binary_length(first), 0), pc.utf8_is_space(first))
+    if first.null_count:
+        empty = pc.fill_null(empty, True)
+    if not pc.any(empty).as_py():
+        return raw  # the usual export: every row has its first cell
+    blank = np.flatnonzero(np.asarray(empty, dtype=bool))
     for col in raw.columns[1:]:
         if len(blank) == 0:
             break
