@@ -15,6 +15,7 @@ import io
 import mmap
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -146,26 +147,31 @@ def _newlines(data: Data, start: int) -> int:
     )
 
 
-def _line_numbers(data: Data, after: int, rows: int) -> np.ndarray | None:
-    """Return the 1-based physical line of each of ``rows`` records after line ``after``.
-
-    None when the non-empty lines after the header are not exactly the records (a quoted
-    field holds a line break).
-    """
+def _count_lines(data: Data, after: int) -> int | None:
+    """Count the physical lines after line ``after``; None when the file has no more lines."""
     start = 0
     # the header is near the top: look for its end in the head first
     head = bytes(data[:_HEAD_BYTES])
     for _ in range(after):
         start = head.find(b"\n", start) + 1
         if start == 0 and len(head) < len(data):
-            head = bytes(data)
-            return _line_numbers(head, after, rows)
+            return _count_lines(bytes(data), after)
         if start == 0:
-            return np.zeros(0, dtype=np.int64) if rows == 0 else None
+            return None
+    ends_open = data[-1:] != b"\n"
+    return 0 if start >= len(data) else _newlines(data, start) + ends_open
+
+
+def _line_numbers(data: Data, after: int, rows: int, count: int | None) -> np.ndarray | None:
+    """Return the 1-based physical line of each of ``rows`` records after line ``after``.
+
+    ``count`` is :func:`_count_lines`. None when the non-empty lines after the header are
+    not exactly the records (a quoted field holds a line break).
+    """
+    if count is None:
+        return np.zeros(0, dtype=np.int64) if rows == 0 else None
     # as many physical lines as records (the usual case): line k holds record k; an empty
     # line or a quoted line break makes the records fewer than the lines
-    ends_open = data[-1:] != b"\n"
-    count = 0 if start >= len(data) else _newlines(data, start) + ends_open
     if count == rows:
         return np.arange(after + 1, after + 1 + rows, dtype=np.int64)
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -185,6 +191,9 @@ def _line_numbers(data: Data, after: int, rows: int) -> np.ndarray | None:
 def _read_arrow(data: Data, delimiter: str, header_line: int, width: int) -> RawTable | None:
     """Parse the data rows with pyarrow; None when the file is not a clean rectangle."""
     names = [f"f{i}" for i in range(width)]
+    # the line feeds are counted (numpy, no GIL) while arrow parses on its own threads
+    counter = ThreadPoolExecutor(max_workers=1)
+    counting = counter.submit(_count_lines, data, header_line)
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
@@ -198,7 +207,9 @@ def _read_arrow(data: Data, delimiter: str, header_line: int, width: int) -> Raw
         )
     except pa.ArrowInvalid:
         return None  # ragged rows: the csv module reads them
-    lines = _line_numbers(data, header_line, table.num_rows)
+    finally:
+        counter.shutdown(wait=False)
+    lines = _line_numbers(data, header_line, table.num_rows, counting.result())
     if lines is None:
         return None  # quoted line breaks: physical lines and records differ
     cols = [pd.Series(pd.arrays.ArrowStringArray(table.column(i))) for i in range(width)]
