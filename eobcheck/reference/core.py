@@ -138,10 +138,14 @@ def _days(column: Any) -> npt.NDArray[np.int64]:
 class _Lookup:
     """Positions of strings in a fixed Arrow string array, for few values or many."""
 
-    def __init__(self, values: Any) -> None:
+    def __init__(self, values: Any, is_sorted: bool = False) -> None:
         self.values = values
-        self._order = np.asarray(pc.sort_indices(values).to_numpy(), dtype=np.int64)
-        self._sorted = np.asarray(values.take(self._order).to_numpy(zero_copy_only=False))
+        if is_sorted:  # the code tables are sorted when loaded: no second sort at load time
+            self._order = np.arange(len(values), dtype=np.int64)
+            self._sorted = np.asarray(values.to_numpy(zero_copy_only=False))
+        else:
+            self._order = np.asarray(pc.sort_indices(values).to_numpy(), dtype=np.int64)
+            self._sorted = np.asarray(values.take(self._order).to_numpy(zero_copy_only=False))
 
     def index(self, values: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
         """Position of each value (first of equal ones), -1 where absent."""
@@ -327,7 +331,7 @@ class Reference:
         self._span_start = bstart[order]
         self._span_end = np.where(open_end[billable][order], np.iinfo(np.int64).min, bend[order])
         self._categories = _Lookup(pc.unique(pc.utf8_slice_codeunits(self._code_pa, 0, 3)))
-        self._code_set = _Lookup(self._code_pa)
+        self._code_set = _Lookup(self._code_pa, is_sorted=True)
         icd9 = t["icd9"].sort_by("code")
         self._icd9_pa = icd9["code"].combine_chunks()
         self._icd9_titles = np.asarray(icd9["title"].to_numpy(zero_copy_only=False), dtype=object)
@@ -338,7 +342,7 @@ class Reference:
         self._icd9_prefixes = _Lookup(
             pc.filter(prefixes, pc.invert(pc.is_in(prefixes, value_set=self._icd9_pa)))
         )
-        self._icd9_set = _Lookup(self._icd9_pa)
+        self._icd9_set = _Lookup(self._icd9_pa, is_sorted=True)
 
     @property
     def _succ(self) -> _Multimap:
