@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -578,17 +578,23 @@ def _episode_masks(
     if ncode > _WORD or len(region) > _WORD or not fx.lines_contiguous:
         return None
     one = np.uint64(1)
-    code_bit = one << np.arange(ncode, dtype=np.uint64)
+    # code sets in 32 bits when the codes fit: half the memory traffic over the rows
+    word = np.uint32 if ncode <= 32 else np.uint64
+    code_bit = (one << np.arange(ncode, dtype=np.uint64)).astype(word)
     feature_bits = np.zeros(max(ncode, 1), dtype=np.uint64)
     np.bitwise_or.at(feature_bits, f_code, one << f_feature.astype(np.uint64))
     region_bits = np.bitwise_or.reduce(
         one << np.flatnonzero(region).astype(np.uint64), initial=np.uint64(0)
     )
     first, _ = fx.lines
-    # codes of each line (its rows are listed together), then of each visit
+    # codes of each line (its rows are listed together), then of each visit; consecutive
+    # lines of one visit (a claim's lines) are merged before the scattered OR
     line_codes = np.bitwise_or.reduceat(code_bit[fx.code_id], first) if len(first) else first
-    visit_codes = np.zeros(n_visit, dtype=np.uint64)
-    np.bitwise_or.at(visit_codes, line_visit, line_codes[line_no])
+    run = np.flatnonzero(np.r_[True, line_visit[1:] != line_visit[:-1]])
+    visit_codes: npt.NDArray[np.unsignedinteger[Any]] = np.zeros(n_visit, dtype=word)
+    if len(run):
+        run_codes = np.bitwise_or.reduceat(line_codes[line_no], run)
+        np.bitwise_or.at(visit_codes, line_visit[run], run_codes)
     # features of each distinct code set, looked up byte by byte
     feats = np.zeros(n_visit, dtype=np.uint64)
     for k in range(0, ncode, 8):
@@ -596,7 +602,7 @@ def _episode_masks(
         for value in range(1, 256):
             bits = [k + b for b in range(8) if value >> b & 1 and k + b < ncode]
             table[value] = np.bitwise_or.reduce(feature_bits[bits], initial=np.uint64(0))
-        byte = (visit_codes >> np.uint64(k)) & np.uint64(255)
+        byte = (visit_codes >> word(k)) & word(255)
         feats |= table[byte.astype(np.int64)]
     others = _segment_or_others(feats, episode, begin)
     shares = (feats & others) != 0
@@ -604,7 +610,7 @@ def _episode_masks(
     codes = fx.code_text
 
     def visit_text(flagged: BoolArray, bad: IntArray, eps: IntArray) -> tuple[ObjArray, ObjArray]:
-        rest_codes = np.bitwise_or.reduceat(np.where(flagged, np.uint64(0), visit_codes), begin)
+        rest_codes = np.bitwise_or.reduceat(np.where(flagged, word(0), visit_codes), begin)
         return _mask_text(visit_codes[bad], codes), _mask_text(rest_codes[eps], codes)
 
     return shares, has_region, visit_text
@@ -637,7 +643,7 @@ def _segment_or_others(
     return out
 
 
-def _mask_text(masks: npt.NDArray[np.uint64], codes: ObjArray) -> ObjArray:
+def _mask_text(masks: npt.NDArray[np.unsignedinteger[Any]], codes: ObjArray) -> ObjArray:
     """Per 64-bit code set: its codes sorted and joined by spaces (once per distinct set)."""
     made: dict[int, str] = {}
     out = np.empty(len(masks), dtype=object)
