@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import re
 import resource
 import sys
@@ -115,6 +116,8 @@ def main() -> int:
         f"- check of {args.rows:,} (code, date) pairs: best {min(runs):.2f} s, "
         f"runs {', '.join(f'{r:.2f}' for r in runs)} s (fresh Reference each run)",
         f"- peak resident memory of the benchmark process: {peak_mb:.0f} MB",
+        # the machine is shared: the 1-minute load average says how busy it was
+        f"- load average at the end of the run: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)",
         "- status mix: " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()),
     ]
     print("\n".join(lines))
