@@ -269,7 +269,7 @@ class _Layout:
 def _layout(filled: list[np.ndarray], n: int) -> _Layout:
     """Lay out wide diagnosis columns: one row per line x filled position, in order."""
     k = len(filled)
-    # narrow integers throughout: these arrays are as long as the output
+    # narrow integers where they stay internal: these arrays are as long as the output
     small = np.int8 if k < 127 else np.int64
     counts: np.ndarray = np.zeros(n, dtype=small)
     for f in filled:
@@ -278,8 +278,8 @@ def _layout(filled: list[np.ndarray], n: int) -> _Layout:
     starts = np.cumsum(out_counts, dtype=np.int64)
     total = int(starts[-1]) if n else 0
     starts -= out_counts
-    index = np.int32 if max(total, (k + 1) * n) < 2**31 else np.int64
-    line_idx = np.repeat(np.arange(n, dtype=index), out_counts)
+    # intp rows: np.take would convert narrower indices on every call
+    line_idx = np.repeat(np.arange(n, dtype=np.intp), out_counts)
     # gaps (Dx1 and Dx3 filled, Dx2 blank) are rare: without any, a row's column is its rank
     # within its line, a running count that drops back to 0 where each line starts
     gaps = any(np.any(filled[j] & ~filled[j - 1]) for j in range(1, k))
@@ -478,7 +478,7 @@ def _provenance(
         "source_row": pd.Series(
             np.take(np.asarray(raw.source_row, dtype=np.int64), line_idx), copy=False
         ),
-        "line_id": pd.Series(line_id_start + line_idx.astype(np.int64), copy=False),
+        "line_id": pd.Series(np.add(line_idx, line_id_start, dtype=np.int64), copy=False),
     }
 
 

@@ -76,8 +76,9 @@ def encode(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
         indices: Any = pa.chunked_array([c.indices for c in chunks], type=chunks[0].indices.type)
     else:
         uniques, indices = encoded.dictionary, encoded.indices
-    codes = np.asarray(pc.fill_null(indices, len(uniques)), dtype=np.int32)
-    return codes, uniques
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(uniques))
+    return np.asarray(indices, dtype=np.int32), uniques
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
