@@ -138,8 +138,12 @@ class Context:
     @cached_property
     def dx_ids(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
         """Per row, an integer id of its normalized diagnosis (-1 when none); the codes."""
-        ids, codes = pd.factorize(self.dx["normalized"])
-        return ids.astype(np.int64), np.asarray(codes, dtype=object)
+        normalized = self.dx["normalized"]
+        if isinstance(normalized.dtype, pd.StringDtype) and normalized.dtype.storage == "pyarrow":
+            ids, distinct = dictionary(normalized)  # Arrow's hash: no object per row
+            return ids, np.asarray(distinct.to_pylist(), dtype=object)
+        codes, uniques = pd.factorize(normalized)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
     @cached_property
     def denied(self) -> pd.Series:

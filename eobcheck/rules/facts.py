@@ -703,11 +703,7 @@ def facts(ctx: Context) -> Facts:
     rows = np.flatnonzero(use).astype(np.int64)
     # Hashed in Arrow over the whole column (no string take), then renumbered without the
     # codes no used row holds (rules never depend on the numbering, only on equality).
-    normalized = dx["normalized"]
-    if isinstance(normalized.dtype, pd.StringDtype) and normalized.dtype.storage == "pyarrow":
-        full_id, full_codes = _factorize_at(normalized, None)
-    else:
-        full_id, full_codes = pd.factorize(normalized)
+    full_id, full_codes = ctx.dx_ids  # shared with the record rules
     code_id = full_id[rows]
     present: BoolArray = np.bincount(code_id, minlength=len(full_codes)) > 0
     if not present.all():
