@@ -2,8 +2,15 @@
 
 A reader only has to deliver the header texts, one string Series per input column and the
 spreadsheet row number of each data row. Everything else happens here, vectorized: blank rows
-are dropped, values parsed once per line, and the wide (Dx1..DxN) or list-in-a-cell diagnosis
-columns are turned into one row per line x diagnosis position with numpy index arithmetic.
+are dropped, values parsed once per distinct value, and the wide (Dx1..DxN) or list-in-a-cell
+diagnosis columns are turned into one row per line x diagnosis position with numpy index
+arithmetic.
+
+Most fields repeat a few values (dates, codes, amounts, payers): such a column is encoded once
+with arrow (a code per line), its distinct values parsed, and the result spread to the output
+rows by taking codes, never by copying intermediate pandas objects. Mostly distinct texts
+(claim and patient ids) are stripped and taken directly. Columns parse and spread on a few
+threads: arrow and numpy release the GIL.
 """
 
 from __future__ import annotations
@@ -187,21 +194,23 @@ def _line_frame(
         if c is not None:
             # mostly distinct or cheap to copy: stripping beats hashing
             tasks[(name,)] = (lambda c: (text(c),), (c,))
-    kinds = {
-        "date_of_service": ("date_raw", "text", "date_of_service", "dates"),
-        "birth_date": ("birth_date", "birth_dates"),
-        "age": ("age", "int"),
-        "sex": ("sex", "sex"),
-        "billed": ("billed", "amounts"),
-        "allowed": ("allowed", "amounts"),
-        "paid": ("paid", "amounts"),
-        "procedure": ("procedure", "procedure"),
-        "rarc": ("rarc", "code_list"),
+    # source column -> (field, kind of its distinct values) for each field it feeds
+    coded: dict[str, tuple[tuple[str, str], ...]] = {
+        "date_of_service": (("date_raw", "text"), ("date_of_service", "dates")),
+        "birth_date": (("birth_date", "birth_dates"),),
+        "age": (("age", "int"),),
+        "sex": (("sex", "sex"),),
+        "billed": (("billed", "amounts"),),
+        "allowed": (("allowed", "amounts"),),
+        "paid": (("paid", "amounts"),),
+        "procedure": (("procedure", "procedure"),),
+        "rarc": (("rarc", "code_list"),),
     }
-    for source, spec in kinds.items():
+    for source, fields in coded.items():
         c = col(source)
         if c is not None:
-            tasks[spec[0::2]] = (_coded, (c, *spec[1::2]))
+            names, kinds = zip(*fields, strict=True)
+            tasks[names] = (_coded, (c, *kinds))
     if cmap.modifiers:
         mods = [raw.columns[i] for i in cmap.modifiers]
         tasks[("modifiers",)] = (lambda m: (_modifiers(m),), (mods,))

@@ -4,6 +4,9 @@ Every parser takes a pandas Series of strings (any string dtype, nulls allowed) 
 Series of the canonical dtype with the same index. Exports repeat the same few values over and
 over (dates, amounts, codes), so each parser factorizes its input, parses the distinct values
 once and maps them back: per-value Python is then bounded by the number of distinct values.
+
+The frame builder uses the two halves separately: :func:`encode` (arrow codes per line) and
+:func:`distinct` (the same parsing, applied to the distinct values only).
 """
 
 from __future__ import annotations
