@@ -7,6 +7,7 @@ of build() is checked against a second, simple reading of the same input.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -258,3 +259,14 @@ def test_csv_crlf_and_title_rows_read_as_build_reads_the_rows(
     header_line = 1 + title_rows
     want = _oracle(WIDE, rows, range(header_line + 1, header_line + 1 + len(rows)), str(path))
     pd.testing.assert_frame_equal(got, want, check_exact=True, check_categorical=False)
+
+
+def test_one_thread_builds_the_same_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        _wide_row("C1", "01/05/2023", "1", ("M54.50", "M54.41", None)),
+        _wide_row("C1", "01/05/2023", "2", ("M54.50", None, "S33.5XXA")),
+        _wide_row("C2", "2023-02-30", "1", (None, None, None)),
+    ]
+    threaded = _check(WIDE, rows)
+    monkeypatch.setattr(sys.modules["eobcheck.readers.build"], "_THREADS", 1)
+    pd.testing.assert_frame_equal(_check(WIDE, rows), threaded, check_exact=True)
