@@ -371,7 +371,8 @@ def _spread(name: str, field: _Field, line_idx: np.ndarray | None) -> pd.Series:
                 pd.arrays.IntegerArray(_take(data, line_idx), _take(mask, line_idx)), copy=False
             )
     elif isinstance(field, pa.ChunkedArray):
-        taken = field if line_idx is None else field.take(pa.array(line_idx))
+        # a take across many chunks is about three times slower than one over a copy
+        taken = field if line_idx is None else field.combine_chunks().take(pa.array(line_idx))
         out = pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
     else:
         out = field if line_idx is None else pd.Series(field.array.take(line_idx), copy=False)
