@@ -152,14 +152,19 @@ def _carc(
 
 def _line(n: int, given: pd.Series | None, claims: pd.Series | None) -> _Field:
     """Line numbers: given, else 1.. in input order within each claim."""
+    within = None
     if given is not None:
         (coded,) = _coded(given, "int")
-        if not coded.values.isna()[coded.codes].any():
+        missing = np.take(coded.values.isna(), coded.codes)
+        if not missing.any():
             return coded
-    parsed = None if given is None else V.parse_int(given)
-    within = _count_within(None if claims is None else V.blank_to_na(claims), n)
-    counted = pd.Series(pd.arrays.IntegerArray(within, np.zeros(n, bool)), copy=False)
-    return counted if parsed is None else parsed.fillna(counted)
+        within = np.take(coded.values.to_numpy(dtype=np.int64, na_value=0), coded.codes)
+    counted = _count_within(None if claims is None else _arrow(claims), n)
+    if within is not None:
+        # a given number wins; a missing or unreadable one is counted
+        within[missing] = counted[missing]
+        counted = within
+    return pd.Series(pd.arrays.IntegerArray(counted, np.zeros(n, bool)), copy=False)
 
 
 def _modifiers(columns: list[pd.Series]) -> _Field:
@@ -222,16 +227,17 @@ def _line_frame(
     return {names: run.submit(fn, *args) for names, (fn, args) in tasks.items()}
 
 
-def _count_within(claims: pd.Series | None, n: int) -> np.ndarray:
-    """Return 1, 2, ... in input order within each claim id (null ids form one group)."""
+def _count_within(claims: pa.ChunkedArray | None, n: int) -> np.ndarray:
+    """Return 1, 2, ... in input order within each claim id (stripped; blank ids form a group)."""
     if claims is None:
         return np.arange(1, n + 1, dtype=np.int64)
-    codes, uniques = V.dictionary(claims)
+    codes, uniques = V.encode(V.stripped(claims))
     if len(codes) == 0:
-        return codes
+        return np.zeros(0, dtype=np.int64)
     change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     starts = np.concatenate(([0], change))
-    groups = len(uniques) + int(codes.min() < 0)
+    # blank ids share the null code, one past the distinct ids
+    groups = len(uniques) + int(codes.max() == len(uniques))
     if len(starts) == groups:
         # each claim's lines are contiguous (the usual export order): count within runs
         run = np.repeat(starts, np.diff(np.concatenate((starts, [len(codes)]))))

@@ -211,9 +211,10 @@ def test_object_columns_with_nulls_and_no_line_column() -> None:
         ["A", None, None, None, None],
         [None, "1/5/23", "M51.26", "M54.41", ""],
         ["B", "2023-01-05 08:15:00", None, "Z00.00", "KX"],
+        [" A", "20230106", "M54.41", None, None],  # claim A again, not next to its lines
     ]
     got = _check(headers, rows, dtype="object")
-    assert got["line"].tolist() == [1, 2, 1, 1, 1]
+    assert got["line"].tolist() == [1, 2, 1, 1, 1, 3]
     assert got["modifiers"].tolist()[:1] == ["GP 59"]
 
 
