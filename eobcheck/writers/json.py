@@ -632,6 +632,9 @@ def write_json(report: Report, target: str | Path | IO[bytes], *, indent: int | 
     try:
         with part.open("wb") as fh:
             fh.writelines(_pieces(report, indent))
-        os.replace(part, path)
+        # unlink, then rename: renaming over an existing file makes ext4 flush the new
+        # file's data to disk first (auto_da_alloc), a tenth of a second or more
+        path.unlink(missing_ok=True)
+        os.rename(part, path)
     finally:
         part.unlink(missing_ok=True)
