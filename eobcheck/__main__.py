@@ -1,5 +1,5 @@
 """Run the command-line interface: ``python -m eobcheck``."""
 
-from eobcheck.cli import main
+from eobcheck.cli import run
 
-raise SystemExit(main())
+run()

@@ -99,6 +99,25 @@ def test_python_dash_m() -> None:
     assert done.returncode == 0 and "eobcheck" in done.stdout
 
 
+def test_the_command_flushes_its_report_and_exit_status() -> None:
+    # the command leaves with os._exit: everything written must be flushed first
+    done = subprocess.run(
+        [sys.executable, "-m", "eobcheck", "check", SAMPLE, "--no-config", "--format", "json"],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["stats"]["findings"] == len(report["findings"]) > 0
+    missing = subprocess.run(
+        [sys.executable, "-m", "eobcheck", "check", "no/such/file.csv"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
 def test_unreadable_input_is_not_reported_clean(capsys: pytest.CaptureFixture[str]) -> None:
     xlsx = str(Path(SAMPLE).with_suffix(".xlsx"))
     assert main(["check", xlsx, "--no-config", "--sheet", "Nope"]) == 2
