@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -113,12 +113,6 @@ def default_user_dir() -> Path:
 def dot(code: str) -> str:
     """Dotted form of an undotted ICD-10-CM code."""
     return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
-
-
-def dot9(code: str) -> str:
-    """Dotted form of an undotted ICD-9-CM code (E codes take the dot after four characters)."""
-    cut = 4 if code.startswith("E") else 3
-    return code if len(code) <= cut else f"{code[:cut]}.{code[cut:]}"
 
 
 def _to_days(dates: Any) -> npt.NDArray[np.int64]:
@@ -1221,8 +1215,3 @@ def reset_reference() -> None:
 def lookup(code: str, on: date | str) -> CodeLookup:
     """Check one code on one date of service with the process-wide Reference."""
     return get_reference().lookup(code, on)
-
-
-def suggestions_text(items: Iterable[Suggestion]) -> str:
-    """Suggestions as "M54.50 (Low back pain, unspecified), ..." for messages."""
-    return ", ".join(f"{s.code} ({s.title})" if s.title else s.code for s in items)
