@@ -238,76 +238,75 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
     idx = frame.index
     pos = np.concatenate([p for _, p, _ in hit])
     sizes = [len(p) for _, p, _ in hit]
-
-    which = pa.array(np.repeat(np.arange(len(hit)), sizes))
+    which = np.repeat(np.arange(len(hit)), sizes)
+    # findings in frame order: by line, diagnosis position (none last), then rule code; a
+    # stable sort keeps each rule's own order among equals
+    code_rank = np.argsort(np.argsort([r.code for r, _, _ in hit], kind="stable"))
+    position = frame["dx_position"].to_numpy(dtype="float64", na_value=np.inf)[pos]
+    order = np.lexsort((code_rank[which], position, frame["line_id"].to_numpy()[pos]))
+    at = pos[order]
+    take_order = pa.array(order)
 
     def per_rule(get: Callable[[Rule], str]) -> pd.Series:
         texts = pa.array([get(r) for r, _, _ in hit], type=pa.large_string())
-        return pd.Series(pd.arrays.ArrowStringArray(texts.take(which)), copy=False)
+        return pd.Series(pd.arrays.ArrowStringArray(texts.take(pa.array(which[order]))))
 
-    def own(
-        name: str, pick: Callable[[Hits], pd.Series | str | None], default: Any = None
-    ) -> pd.Series:
-        """Rule-given values, or the frame's column ``name`` where no rule gives them."""
-        if all(pick(h) is None for _, _, h in hit) and name:
-            return frame[name].take(pos).reset_index(drop=True)
-        parts = []
-        for _, p, h in hit:
-            value = pick(h)
-            if value is None and name:
-                parts.append(_objects(frame[name].take(p)))
-            else:
-                parts.append(_take(value, idx, p, default))
-        return pd.Series(np.concatenate(parts), dtype=object, copy=False)
+    def objects(pick: Callable[[Hits], pd.Series | str | None], default: Any) -> pd.Series:
+        """Rule-given values as objects (suggestion tuples)."""
+        parts = [_take(pick(h), idx, p, default) for _, p, h in hit]
+        return pd.Series(np.concatenate(parts)[order], dtype=object, copy=False)
 
     def text(name: str, pick: Callable[[Hits], pd.Series | str | None]) -> pd.Series:
-        """Like ``own`` for a text field, as one Arrow string column (no object per hit
-        when the rule's values are Arrow strings already)."""
+        """A text field as one Arrow string column: the rule's values, or the frame's column
+        ``name`` where the rule gives none (no object per hit for Arrow strings)."""
         parts = []
-        for _, p, h in hit:
+        base: pa.Array | None = None
+        start = 0
+        for (_, p, h), size in zip(hit, sizes, strict=True):
             value = pick(h)
             if value is None and name:
-                parts.append(_arrow_text(frame[name].take(p)))
+                if base is None:  # one take from the frame for every rule that needs it
+                    base = _arrow_text(frame[name].take(pos))
+                parts.append(base.slice(start, size))
             elif isinstance(value, pd.Series):
                 full = len(value) == len(idx)
                 parts.append(_arrow_text(value.take(p) if full else value.reindex(idx[p])))
             else:
                 one = pa.array([value], type=pa.large_string())
-                parts.append(one.take(pa.array(np.zeros(len(p), dtype=np.int64))))
-        return pd.Series(pd.arrays.ArrowStringArray(pa.concat_arrays(parts)), copy=False)
+                parts.append(one.take(pa.array(np.zeros(size, dtype=np.int64))))
+            start += size
+        texts = pa.concat_arrays(parts).take(take_order)
+        return pd.Series(pd.arrays.ArrowStringArray(texts), copy=False)
 
     def column(name: str) -> pd.Series:
-        return frame[name].take(pos).reset_index(drop=True)
+        return frame[name].take(at).reset_index(drop=True)
 
-    out = pd.DataFrame(
-        {
-            "code": per_rule(lambda r: r.code),
-            "name": per_rule(lambda r: r.name),
-            "severity": per_rule(lambda r: r.severity.value),
-            "message": text("", lambda h: h.message),
-            "claim_id": column("claim_id"),
-            "line": column("line"),
-            "dx_position": column("dx_position"),
-            "value": text("dx_value", lambda h: h.value),
-            "normalized": ctx.dx["normalized"].take(pos).reset_index(drop=True),
-            "date_of_service": column("date_of_service"),
-            "suggestions": own("", lambda h: h.suggestions, ()),
-            "fix_applicability": text("", lambda h: h.fix_applicability),
-            "fix_replacement": text("", lambda h: h.fix_replacement),
-            "file": column("source_file"),
-            "sheet": column("source_sheet"),
-            "row": column("source_row"),
-            "column": text("dx_column", lambda h: h.column),
-            "line_id": column("line_id"),
-            "procedure": column("procedure"),
-            "billed": column("billed"),
-            "denied": ctx.denied.take(pos).reset_index(drop=True),
-            "carc": column("carc"),
-            "rarc": column("rarc"),
-        }
-    )
-    out = out.sort_values(["line_id", "dx_position", "code"], kind="stable", na_position="last")
-    return out.reset_index(drop=True)[list(FINDING_COLUMNS)]
+    columns = {
+        "code": per_rule(lambda r: r.code),
+        "name": per_rule(lambda r: r.name),
+        "severity": per_rule(lambda r: r.severity.value),
+        "message": text("", lambda h: h.message),
+        "claim_id": column("claim_id"),
+        "line": column("line"),
+        "dx_position": column("dx_position"),
+        "value": text("dx_value", lambda h: h.value),
+        "normalized": ctx.dx["normalized"].take(at).reset_index(drop=True),
+        "date_of_service": column("date_of_service"),
+        "suggestions": objects(lambda h: h.suggestions, ()),
+        "fix_applicability": text("", lambda h: h.fix_applicability),
+        "fix_replacement": text("", lambda h: h.fix_replacement),
+        "file": column("source_file"),
+        "sheet": column("source_sheet"),
+        "row": column("source_row"),
+        "column": text("dx_column", lambda h: h.column),
+        "line_id": column("line_id"),
+        "procedure": column("procedure"),
+        "billed": column("billed"),
+        "denied": ctx.denied.take(at).reset_index(drop=True),
+        "carc": column("carc"),
+        "rarc": column("rarc"),
+    }
+    return pd.DataFrame({name: columns[name] for name in FINDING_COLUMNS}, copy=False)
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
