@@ -206,6 +206,10 @@ def _take(
 
 def _arrow_text(values: pd.Series) -> pa.Array:
     """The values as an Arrow large_string array (missing -> null; other objects as text)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # by its codes: one text per category
+        codes = values.cat.codes.to_numpy()
+        categories = _arrow_text(pd.Series(values.cat.categories, dtype=object))
+        return categories.take(pa.array(codes, mask=codes < 0))
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         arr = pa.array(values.array)
     else:
@@ -281,6 +285,10 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
     def column(name: str) -> pd.Series:
         return frame[name].take(at).reset_index(drop=True)
 
+    def column_text(name: str) -> pd.Series:
+        texts = _arrow_text(frame[name].take(at))
+        return pd.Series(pd.arrays.ArrowStringArray(texts), copy=False)
+
     columns = {
         "code": per_rule(lambda r: r.code),
         "name": per_rule(lambda r: r.name),
@@ -295,8 +303,8 @@ def run_rules(ctx: Context, rules: Sequence[Rule]) -> pd.DataFrame:
         "suggestions": objects(lambda h: h.suggestions, ()),
         "fix_applicability": text("", lambda h: h.fix_applicability),
         "fix_replacement": text("", lambda h: h.fix_replacement),
-        "file": column("source_file"),
-        "sheet": column("source_sheet"),
+        "file": column_text("source_file"),
+        "sheet": column_text("source_sheet"),
         "row": column("source_row"),
         "column": text("dx_column", lambda h: h.column),
         "line_id": column("line_id"),
