@@ -106,16 +106,10 @@ class Context:
         """Per row, the index in REJECT_REASONS of why its line is not checked, -1 if it is."""
         no_claim = self._claims[0] < 0
         no_date = self.frame["date_of_service"].take(self.line_first).isna().to_numpy()
-        line_code = np.where(no_claim, 1, np.where(no_date, 0, -1)).astype(np.int8)
+        no_date_code = np.where(no_date, REJECT_REASONS.index("invalid-date"), -1)
+        line_code = np.where(no_claim, REJECT_REASONS.index("missing-claim-id"), no_date_code)
+        line_code = line_code.astype(np.int8)
         return line_code[self.line_of_row]
-
-    @cached_property
-    def rejected(self) -> pd.Series:
-        """Per row, why its line cannot be checked (null when it can)."""
-        cats = pd.Index(list(REJECT_REASONS), dtype="string")
-        return pd.Series(
-            pd.Categorical.from_codes(self.reject_code, categories=cats), index=self.frame.index
-        )
 
     @cached_property
     def checked(self) -> pd.Series:
