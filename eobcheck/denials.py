@@ -194,11 +194,13 @@ def triage(ctx: Context, findings: pd.DataFrame) -> pd.DataFrame:
     f = ctx.frame
     line_ids = f["line_id"].to_numpy(dtype=np.int64)
     first = np.asarray(ctx.line_first, dtype=np.int64)
-    rows = first[ctx.checked.to_numpy(dtype=bool)[first]]
+    checked_lines = np.flatnonzero(ctx.checked.to_numpy(dtype=bool)[first])
+    rows = first[checked_lines]
     if not len(rows):
         return empty_denials()
     # distinct CARC lists are few: only lines whose CARCs name a diagnosis reason need a RARC look
-    carc_codes, carc_values = pd.factorize(f["carc"].array.take(rows))
+    line_codes, carc_values = ctx.line_carc
+    carc_codes = line_codes[checked_lines]
     candidate = np.array([_has_denial_reason(str(v)) for v in carc_values] + [False])
     cand = np.flatnonzero(candidate[carc_codes])
     if not len(cand):

@@ -140,6 +140,13 @@ class Context:
         return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
     @cached_property
+    def line_carc(self) -> tuple[npt.NDArray[np.int64], list[str]]:
+        """Per service line (in ``line_first`` order), the index of its adjustment codes among
+        the distinct ones (-1 when it has none), and those distinct texts."""
+        codes, uniques = dictionary(self.frame["carc"].take(self.line_first))
+        return codes, uniques.to_pylist()
+
+    @cached_property
     def denied(self) -> pd.Series:
         """Per row, the amount denied on its line.
 
@@ -148,8 +155,8 @@ class Context:
         """
         f = self.frame
         first = self.line_first  # adjustments and amounts are the line's: once per line
-        codes, uniques = dictionary(f["carc"].take(first))
-        texts = pd.Series(uniques.to_pylist(), dtype=object)
+        codes, distinct = self.line_carc
+        texts = pd.Series(distinct, dtype=object)
         other = texts.str.replace(_NOT_DENIAL_RE, " ", regex=True).str.strip()
         denies = np.append((other != "").to_numpy(dtype=bool), False)[codes]  # null: -1
         paid = f["paid"].to_numpy()[first]
